@@ -1,0 +1,164 @@
+/* C_Digest*: in software (OpenSSL); no card involved. */
+#include "module/module.h"
+#include "module/pkcs11_export.h"
+
+KYSO_EXPORT CK_RV
+C_DigestInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism)
+{
+	struct session *s;
+	CK_MECHANISM_TYPE raw = 1;
+	CK_RV rv;
+
+	if (!module_ready())
+		return CKR_CRYPTOKI_NOT_INITIALIZED;
+	if (pMechanism == NULL)
+		return CKR_ARGUMENTS_BAD;
+	module_lock();
+	rv = session_get(hSession, &s, NULL, NULL);
+	if (rv != CKR_OK)
+		goto out;
+	if (s->digest.kind != OP_NONE) {
+		rv = CKR_OPERATION_ACTIVE;
+		goto out;
+	}
+	const EVP_MD *md = mechanism_digest(pMechanism->mechanism, &raw);
+	if (md == NULL || raw != 0) {
+		rv = CKR_MECHANISM_INVALID;
+		goto out;
+	}
+	s->digest.md = EVP_MD_CTX_new();
+	if (s->digest.md == NULL || !EVP_DigestInit_ex(s->digest.md, md, NULL)) {
+		operation_reset(&s->digest);
+		rv = CKR_HOST_MEMORY;
+		goto out;
+	}
+	s->digest.kind = OP_DIGEST;
+	s->digest.mech = pMechanism->mechanism;
+	s->digest.out_len = (size_t)EVP_MD_get_size(md);
+out:
+	module_unlock();
+	return rv;
+}
+
+static CK_RV
+digest_finish(struct operation *op, CK_BYTE_PTR out, CK_ULONG_PTR out_len)
+{
+	uint8_t hash[EVP_MAX_MD_SIZE];
+	unsigned int len = 0;
+
+	if (out == NULL || *out_len < op->out_len) {
+		CK_RV rv = out == NULL ? CKR_OK : CKR_BUFFER_TOO_SMALL;
+		*out_len = op->out_len;
+		return rv;
+	}
+	CK_RV rv = EVP_DigestFinal_ex(op->md, hash, &len) ?
+		output_copy(hash, len, out, out_len) : CKR_FUNCTION_FAILED;
+	operation_reset(op);
+	return rv;
+}
+
+KYSO_EXPORT CK_RV
+C_Digest(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData, CK_ULONG ulDataLen,
+         CK_BYTE_PTR pDigest, CK_ULONG_PTR pulDigestLen)
+{
+	struct session *s;
+	CK_RV rv;
+
+	if (!module_ready())
+		return CKR_CRYPTOKI_NOT_INITIALIZED;
+	if ((pData == NULL && ulDataLen > 0) || pulDigestLen == NULL)
+		return CKR_ARGUMENTS_BAD;
+	module_lock();
+	rv = session_get(hSession, &s, NULL, NULL);
+	if (rv != CKR_OK)
+		goto out;
+	if (s->digest.kind != OP_DIGEST) {
+		rv = CKR_OPERATION_NOT_INITIALIZED;
+		goto out;
+	}
+	if (s->digest.multipart) {
+		rv = CKR_OPERATION_ACTIVE;
+		goto out;
+	}
+	if (pDigest != NULL && *pulDigestLen >= s->digest.out_len &&
+	    !EVP_DigestUpdate(s->digest.md, pData, ulDataLen)) {
+		operation_reset(&s->digest);
+		rv = CKR_FUNCTION_FAILED;
+		goto out;
+	}
+	rv = digest_finish(&s->digest, pDigest, pulDigestLen);
+out:
+	module_unlock();
+	return rv;
+}
+
+KYSO_EXPORT CK_RV
+C_DigestUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart, CK_ULONG ulPartLen)
+{
+	struct session *s;
+	CK_RV rv;
+
+	if (!module_ready())
+		return CKR_CRYPTOKI_NOT_INITIALIZED;
+	if (pPart == NULL && ulPartLen > 0)
+		return CKR_ARGUMENTS_BAD;
+	module_lock();
+	rv = session_get(hSession, &s, NULL, NULL);
+	if (rv != CKR_OK)
+		goto out;
+	if (s->digest.kind != OP_DIGEST) {
+		rv = CKR_OPERATION_NOT_INITIALIZED;
+		goto out;
+	}
+	s->digest.multipart = true;
+	if (!EVP_DigestUpdate(s->digest.md, pPart, ulPartLen)) {
+		operation_reset(&s->digest);
+		rv = CKR_FUNCTION_FAILED;
+	}
+out:
+	module_unlock();
+	return rv;
+}
+
+KYSO_EXPORT CK_RV
+C_DigestKey(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hKey)
+{
+	struct session *s;
+	CK_RV rv;
+
+	(void)hKey;
+	if (!module_ready())
+		return CKR_CRYPTOKI_NOT_INITIALIZED;
+	module_lock();
+	rv = session_get(hSession, &s, NULL, NULL);
+	if (rv == CKR_OK && s->digest.kind != OP_DIGEST)
+		rv = CKR_OPERATION_NOT_INITIALIZED;
+	else if (rv == CKR_OK)
+		rv = CKR_KEY_INDIGESTIBLE;	/* card keys never leave the card */
+	module_unlock();
+	return rv;
+}
+
+KYSO_EXPORT CK_RV
+C_DigestFinal(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pDigest, CK_ULONG_PTR pulDigestLen)
+{
+	struct session *s;
+	CK_RV rv;
+
+	if (!module_ready())
+		return CKR_CRYPTOKI_NOT_INITIALIZED;
+	if (pulDigestLen == NULL)
+		return CKR_ARGUMENTS_BAD;
+	module_lock();
+	rv = session_get(hSession, &s, NULL, NULL);
+	if (rv != CKR_OK)
+		goto out;
+	if (s->digest.kind != OP_DIGEST) {
+		rv = CKR_OPERATION_NOT_INITIALIZED;
+		goto out;
+	}
+	rv = digest_finish(&s->digest, pDigest, pulDigestLen);
+out:
+	module_unlock();
+	return rv;
+}
