@@ -187,6 +187,7 @@ C_DecryptUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pEncryptedPart,
 	*pulPartLen = 0;
 out:
 	module_unlock();
+	log_debug("C_DecryptUpdate: 0x%lx", (unsigned long)rv);
 	return rv;
 }
 
@@ -213,6 +214,7 @@ C_DecryptFinal(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pLastPart, CK_ULONG_PTR p
 	rv = decrypt_finish(slot, token, &s->decrypt, pLastPart, pulLastPartLen);
 out:
 	module_unlock();
+	log_debug("C_DecryptFinal: 0x%lx", (unsigned long)rv);
 	return rv;
 }
 

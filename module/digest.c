@@ -37,6 +37,7 @@ C_DigestInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism)
 	s->digest.out_len = (size_t)EVP_MD_get_size(md);
 out:
 	module_unlock();
+	log_debug("C_DigestInit: 0x%lx", (unsigned long)rv);
 	return rv;
 }
 
@@ -89,6 +90,7 @@ C_Digest(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData, CK_ULONG ulDataLen,
 	rv = digest_finish(&s->digest, pDigest, pulDigestLen);
 out:
 	module_unlock();
+	log_debug("C_Digest: 0x%lx", (unsigned long)rv);
 	return rv;
 }
 
@@ -117,6 +119,7 @@ C_DigestUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart, CK_ULONG ulPartLen
 	}
 out:
 	module_unlock();
+	log_debug("C_DigestUpdate: 0x%lx", (unsigned long)rv);
 	return rv;
 }
 
@@ -136,6 +139,7 @@ C_DigestKey(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hKey)
 	else if (rv == CKR_OK)
 		rv = CKR_KEY_INDIGESTIBLE;	/* card keys never leave the card */
 	module_unlock();
+	log_debug("C_DigestKey: 0x%lx", (unsigned long)rv);
 	return rv;
 }
 
@@ -160,5 +164,6 @@ C_DigestFinal(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pDigest, CK_ULONG_PTR pulD
 	rv = digest_finish(&s->digest, pDigest, pulDigestLen);
 out:
 	module_unlock();
+	log_debug("C_DigestFinal: 0x%lx", (unsigned long)rv);
 	return rv;
 }

@@ -136,6 +136,7 @@ C_GetMechanismList(CK_SLOT_ID slotID, CK_MECHANISM_TYPE_PTR pMechanismList,
 	*pulCount = n;
 out:
 	module_unlock();
+	log_debug("C_GetMechanismList: 0x%lx", (unsigned long)rv);
 	return rv;
 }
 
@@ -161,5 +162,6 @@ C_GetMechanismInfo(CK_SLOT_ID slotID, CK_MECHANISM_TYPE type, CK_MECHANISM_INFO_
 	rv = mechanism_info(slot, token, type, pInfo);
 out:
 	module_unlock();
+	log_debug("C_GetMechanismInfo: 0x%lx", (unsigned long)rv);
 	return rv;
 }

@@ -50,6 +50,8 @@ struct slot {
 	bool card_unsupported;
 	unsigned probed_event_count;
 	struct token *token;
+	unsigned pcsc_generation;	/* of the context the token's card
+					   was connected under */
 	bool event_pending;	/* for C_WaitForSlotEvent */
 };
 

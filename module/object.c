@@ -227,6 +227,7 @@ C_FindObjects(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE_PTR phObject,
 	*pulObjectCount = n;
 out:
 	module_unlock();
+	log_debug("C_FindObjects: 0x%lx", (unsigned long)rv);
 	return rv;
 }
 
@@ -249,6 +250,7 @@ C_FindObjectsFinal(CK_SESSION_HANDLE hSession)
 	operation_reset(&s->find);
 out:
 	module_unlock();
+	log_debug("C_FindObjectsFinal: 0x%lx", (unsigned long)rv);
 	return rv;
 }
 
@@ -329,6 +331,7 @@ C_GetAttributeValue(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject,
 	}
 out:
 	module_unlock();
+	log_debug("C_GetAttributeValue: 0x%lx", (unsigned long)rv);
 	return rv;
 }
 
@@ -371,6 +374,7 @@ C_SetAttributeValue(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject,
 	}
 out:
 	module_unlock();
+	log_debug("C_SetAttributeValue: 0x%lx", (unsigned long)rv);
 	return rv;
 }
 
@@ -562,6 +566,7 @@ C_GetObjectSize(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject, CK_ULONG_P
 	*pulSize = CK_UNAVAILABLE_INFORMATION;
 out:
 	module_unlock();
+	log_debug("C_GetObjectSize: 0x%lx", (unsigned long)rv);
 	return rv;
 }
 

@@ -209,6 +209,7 @@ C_CloseAllSessions(CK_SLOT_ID slotID)
 	}
 out:
 	module_unlock();
+	log_debug("C_CloseAllSessions: 0x%lx", (unsigned long)rv);
 	return rv;
 }
 
@@ -239,6 +240,7 @@ C_GetSessionInfo(CK_SESSION_HANDLE hSession, CK_SESSION_INFO_PTR pInfo)
 		pInfo->state = rw ? CKS_RW_PUBLIC_SESSION : CKS_RO_PUBLIC_SESSION;
 out:
 	module_unlock();
+	log_debug("C_GetSessionInfo: 0x%lx", (unsigned long)rv);
 	return rv;
 }
 

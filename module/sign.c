@@ -277,6 +277,7 @@ C_SignUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart, CK_ULONG ulPartLen)
 		operation_reset(&s->sign);
 out:
 	module_unlock();
+	log_debug("C_SignUpdate: 0x%lx", (unsigned long)rv);
 	return rv;
 }
 
@@ -523,6 +524,7 @@ C_VerifyUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart, CK_ULONG ulPartLen
 		operation_reset(&s->verify);
 out:
 	module_unlock();
+	log_debug("C_VerifyUpdate: 0x%lx", (unsigned long)rv);
 	return rv;
 }
 
@@ -547,5 +549,6 @@ C_VerifyFinal(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pSignature, CK_ULONG ulSig
 	rv = verify_finish(&s->verify, pSignature, ulSignatureLen);
 out:
 	module_unlock();
+	log_debug("C_VerifyFinal: 0x%lx", (unsigned long)rv);
 	return rv;
 }

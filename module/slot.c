@@ -81,6 +81,7 @@ slot_probe(struct slot *slot)
 	}
 	token->login_user = CK_NO_USER;
 	slot->token = token;
+	slot->pcsc_generation = pcsc_generation(mod.pcsc);
 	slot->card_unsupported = false;
 	log_debug("slot %lu: token with driver %s", (unsigned long)slot->id,
 	          token->card.driver->name);
@@ -93,6 +94,12 @@ slot_update(struct slot *slot, const struct pcsc_reader *r)
 	bool had_card = slot->token != NULL || slot->card_unsupported;
 	bool same_card = r->card_present && r->event_count == slot->reader.event_count;
 
+	if (slot->token != NULL && slot->pcsc_generation != pcsc_generation(mod.pcsc)) {
+		/* pcscd restarted: the card handle died with it. */
+		slot_drop_token(slot);
+		slot->event_pending = true;
+		same_card = false;
+	}
 	slot->reader = *r;
 	if (!r->card_present) {
 		if (had_card)

@@ -31,6 +31,7 @@ C_InitToken(CK_SLOT_ID slotID, CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLen, CK_UTF8C
 	module_lock();
 	rv = slot_find(slotID) == NULL ? CKR_SLOT_ID_INVALID : CKR_FUNCTION_NOT_SUPPORTED;
 	module_unlock();
+	log_debug("C_InitToken: 0x%lx", (unsigned long)rv);
 	return rv;
 }
 

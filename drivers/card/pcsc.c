@@ -22,6 +22,9 @@ struct pcsc_ctx {
 	SCARDCONTEXT context;
 	bool valid;
 	atomic_bool cancelled;
+	/* Bumped each time a context is established: card handles from an
+	 * older context (before a pcscd restart) are dead. */
+	unsigned generation;
 };
 
 struct pcsc_card {
@@ -81,7 +84,17 @@ pcsc_establish_locked(struct pcsc_ctx *ctx)
 		return false;
 	}
 	ctx->valid = true;
+	ctx->generation++;
 	return true;
+}
+
+unsigned
+pcsc_generation(struct pcsc_ctx *ctx)
+{
+	pthread_mutex_lock(&ctx->lock);
+	unsigned g = ctx->generation;
+	pthread_mutex_unlock(&ctx->lock);
+	return g;
 }
 
 CK_RV

@@ -44,6 +44,10 @@ CK_RV pcsc_list(struct pcsc_ctx *ctx, struct pcsc_reader **readers, size_t *coun
  * CKR_NO_EVENT on timeout, CKR_FUNCTION_CANCELED after pcsc_cancel(). */
 CK_RV pcsc_wait(struct pcsc_ctx *ctx, const struct pcsc_reader *known,
                 size_t count, long timeout_ms);
+/* Changes whenever the context had to be established again (pcscd
+ * restarted): cards connected before that must be connected again. */
+unsigned pcsc_generation(struct pcsc_ctx *ctx);
+
 /* Wake a pcsc_wait() on this context, from any thread. */
 void pcsc_cancel(struct pcsc_ctx *ctx);
 

@@ -1,0 +1,17 @@
+/* The libFuzzer entry point every harness in tests/fuzz defines. Built with
+ * -fsanitize=fuzzer it is driven by libFuzzer; otherwise standalone_main.c
+ * replays the seed corpus and a few thousand generated inputs through it. */
+#ifndef KYSO_FUZZ_H
+#define KYSO_FUZZ_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* A broken invariant is a finding: crash so the fuzzer keeps the input. */
+#define FUZZ_CHECK(cond) \
+	do { if (!(cond)) abort(); } while (0)
+
+#endif
