@@ -100,17 +100,9 @@ operation_set_param(struct operation *op, const CK_MECHANISM *mech)
 	case CKM_SHA512_RSA_PKCS_PSS:
 		want = sizeof(CK_RSA_PKCS_PSS_PARAMS);
 		break;
-	case CKM_RSA_PKCS_OAEP: {
+	case CKM_RSA_PKCS_OAEP:
 		want = sizeof(CK_RSA_PKCS_OAEP_PARAMS);
-		if (mech->pParameter != NULL && mech->ulParameterLen == want) {
-			const CK_RSA_PKCS_OAEP_PARAMS *p = mech->pParameter;
-			/* A label would have to outlive the call: kyso takes
-			 * none (nobody in the field uses one). */
-			if (p->source == CKZ_DATA_SPECIFIED && p->ulSourceDataLen != 0)
-				return CKR_MECHANISM_PARAM_INVALID;
-		}
 		break;
-	}
 	default:
 		op->param_len = 0;
 		return CKR_OK;
@@ -120,6 +112,23 @@ operation_set_param(struct operation *op, const CK_MECHANISM *mech)
 		return CKR_MECHANISM_PARAM_INVALID;
 	memcpy(op->param, mech->pParameter, want);
 	op->param_len = want;
+	if (mech->mechanism == CKM_RSA_PKCS_OAEP) {
+		/* The label must outlive the caller's parameter: keep a copy
+		 * and point the stored parameter at it. */
+		CK_RSA_PKCS_OAEP_PARAMS p;
+		memcpy(&p, op->param, sizeof(p));
+		if (p.ulSourceDataLen > 0) {
+			if (p.source != CKZ_DATA_SPECIFIED || p.pSourceData == NULL ||
+			    p.ulSourceDataLen > 1024)
+				return CKR_MECHANISM_PARAM_INVALID;
+			if (buf_set(&op->label, p.pSourceData, p.ulSourceDataLen) != 0)
+				return CKR_HOST_MEMORY;
+			p.pSourceData = op->label.data;
+		} else {
+			p.pSourceData = NULL;
+		}
+		memcpy(op->param, &p, sizeof(p));
+	}
 	return CKR_OK;
 }
 

@@ -63,6 +63,7 @@ struct operation {
 	/* The mechanism's parameter, copied (PSS, OAEP). */
 	uint8_t param[64];
 	size_t param_len;
+	struct buf label;	/* OAEP: the label param points into */
 	CK_OBJECT_HANDLE key;
 	EVP_MD_CTX *md;		/* hash-and-sign or digest in progress */
 	EVP_PKEY *pkey;		/* verification key */

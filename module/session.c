@@ -15,6 +15,7 @@ operation_reset(struct operation *op)
 	EVP_PKEY_free(op->pkey);
 	buf_free(&op->data);
 	buf_free(&op->result);
+	buf_free(&op->label);
 	free(op->found);
 	OPENSSL_cleanse(op->param, sizeof(op->param));
 	memset(op, 0, sizeof(*op));
