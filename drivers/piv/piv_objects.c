@@ -1,0 +1,650 @@
+/* The PIV driver's objects: certificates read from the card's certificate
+ * containers, and for each the public and private key objects of its slot.
+ *
+ * A PIV card cannot list its keys; a key is known by its certificate
+ * (SP 800-73-4 pt 1, 3.2), or by the public key GENERATE ASYMMETRIC KEY PAIR
+ * returned in this process. Retired slots 82-95 are read only as far as the
+ * Key History object says they hold certificates (pt 1, 3.3.2), as OpenSC
+ * does, rather than probing 20 objects that are nearly always empty. */
+#include "drivers/piv/piv_internal.h"
+
+#include <limits.h>
+#include <string.h>
+
+#include <openssl/asn1.h>
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/ec.h>
+#include <openssl/objects.h>
+#include <openssl/x509.h>
+
+#include "common/attr.h"
+#include "common/log.h"
+
+#define PIV_RETIRED(n, ref, id, tag)                                           \
+	{ ref, id, tag, "Retired Certificate for Key Management " #n,          \
+	  "Retired KEY MAN " #n, "Retired KEY MAN " #n }
+
+/* IDs and labels as OpenSC's pkcs15-piv.c (0.23, as in Debian 12) gives
+ * them. Its retired-slot ids are the hex strings "05" to "24" read as
+ * bytes, so they jump from 09 to 10. */
+const struct piv_slot_def piv_slot_defs[PIV_SLOT_COUNT] = {
+	{ PIV_REF_AUTH, 0x01, 0x5FC105, "Certificate for PIV Authentication",
+	  "PIV AUTH pubkey", "PIV AUTH key" },
+	{ PIV_REF_SIGN, 0x02, 0x5FC10A, "Certificate for Digital Signature",
+	  "SIGN pubkey", "SIGN key" },
+	{ PIV_REF_KEYMGMT, 0x03, 0x5FC10B, "Certificate for Key Management",
+	  "KEY MAN pubkey", "KEY MAN key" },
+	{ PIV_REF_CARDAUTH, 0x04, 0x5FC101, "Certificate for Card Authentication",
+	  "CARD AUTH pubkey", "CARD AUTH key" },
+	PIV_RETIRED(1, 0x82, 0x05, 0x5FC10D),
+	PIV_RETIRED(2, 0x83, 0x06, 0x5FC10E),
+	PIV_RETIRED(3, 0x84, 0x07, 0x5FC10F),
+	PIV_RETIRED(4, 0x85, 0x08, 0x5FC110),
+	PIV_RETIRED(5, 0x86, 0x09, 0x5FC111),
+	PIV_RETIRED(6, 0x87, 0x10, 0x5FC112),
+	PIV_RETIRED(7, 0x88, 0x11, 0x5FC113),
+	PIV_RETIRED(8, 0x89, 0x12, 0x5FC114),
+	PIV_RETIRED(9, 0x8A, 0x13, 0x5FC115),
+	PIV_RETIRED(10, 0x8B, 0x14, 0x5FC116),
+	PIV_RETIRED(11, 0x8C, 0x15, 0x5FC117),
+	PIV_RETIRED(12, 0x8D, 0x16, 0x5FC118),
+	PIV_RETIRED(13, 0x8E, 0x17, 0x5FC119),
+	PIV_RETIRED(14, 0x8F, 0x18, 0x5FC11A),
+	PIV_RETIRED(15, 0x90, 0x19, 0x5FC11B),
+	PIV_RETIRED(16, 0x91, 0x20, 0x5FC11C),
+	PIV_RETIRED(17, 0x92, 0x21, 0x5FC11D),
+	PIV_RETIRED(18, 0x93, 0x22, 0x5FC11E),
+	PIV_RETIRED(19, 0x94, 0x23, 0x5FC11F),
+	PIV_RETIRED(20, 0x95, 0x24, 0x5FC120),
+};
+
+/* PKCS#11 2.40 4.6.2: CKA_CERTIFICATE_CATEGORY 1 is "token user". */
+#define PIV_CERT_CATEGORY_TOKEN_USER 1UL
+/* The largest EC field kyso handles (P-384), in bytes. */
+#define PIV_EC_FIELD_MAX 48
+
+int
+piv_slot_index(uint32_t key_ref)
+{
+	int i;
+
+	for (i = 0; i < PIV_SLOT_COUNT; i++)
+		if (piv_slot_defs[i].key_ref == key_ref)
+			return i;
+	return -1;
+}
+
+int
+piv_slot_index_by_id(const uint8_t *id, size_t len)
+{
+	int i;
+
+	if (id == NULL || len != 1)
+		return -1;
+	for (i = 0; i < PIV_SLOT_COUNT; i++)
+		if (piv_slot_defs[i].id == id[0])
+			return i;
+	return -1;
+}
+
+/* The curve and the uncompressed point (SEC 1 2.3.3) of an EC public key,
+ * read from its SubjectPublicKeyInfo with OpenSSL's ASN.1 and EC point code.
+ * Not with EVP_PKEY_get_*_param(): an application that loaded an OpenSSL
+ * ENGINE (libp11's, say) gets legacy keys from X509_get_pubkey(), and those
+ * do not answer every parameter. `point` may be NULL when only the curve is
+ * wanted. Returns the NID, NID_undef when not a named-curve EC key. */
+static int
+piv_ec_spki(const EVP_PKEY *pub, uint8_t point[1 + 2 * PIV_EC_FIELD_MAX], size_t *point_len)
+{
+	X509_PUBKEY *xpk = NULL;
+	X509_ALGOR *alg = NULL;
+	const ASN1_OBJECT *aobj = NULL;
+	const void *pval = NULL;
+	const uint8_t *pk = NULL, *p;
+	uint8_t *der = NULL;
+	EC_GROUP *group = NULL;
+	EC_POINT *pt = NULL;
+	int der_len, pk_len = 0, ptype = 0, nid = NID_undef, found = NID_undef;
+	size_t n;
+
+	der_len = i2d_PUBKEY(pub, &der);
+	p = der;
+	if (der_len <= 0 || (xpk = d2i_X509_PUBKEY(NULL, &p, der_len)) == NULL ||
+	    X509_PUBKEY_get0_param(NULL, &pk, &pk_len, &alg, xpk) != 1)
+		goto out;
+	X509_ALGOR_get0(&aobj, NULL, NULL, alg);
+	if (OBJ_obj2nid(aobj) != NID_X9_62_id_ecPublicKey)
+		goto out;
+	/* RFC 5480 2.1.1: namedCurve, an OID, is the only form PIV uses. */
+	X509_ALGOR_get0(&aobj, &ptype, &pval, alg);
+	if (ptype != V_ASN1_OBJECT)
+		goto out;
+	nid = OBJ_obj2nid(pval);
+	if (nid == NID_undef)
+		goto out;
+	if (point != NULL) {
+		group = EC_GROUP_new_by_curve_name(nid);
+		pt = group != NULL ? EC_POINT_new(group) : NULL;
+		if (pt == NULL || pk_len <= 0 ||
+		    EC_POINT_oct2point(group, pt, pk, (size_t)pk_len, NULL) != 1)
+			goto out;
+		n = EC_POINT_point2oct(group, pt, POINT_CONVERSION_UNCOMPRESSED, point,
+		                       1 + 2 * PIV_EC_FIELD_MAX, NULL);
+		if (n == 0)
+			goto out;
+		*point_len = n;
+	}
+	found = nid;
+out:
+	EC_POINT_free(pt);
+	EC_GROUP_free(group);
+	X509_PUBKEY_free(xpk);
+	OPENSSL_free(der);
+	return found;
+}
+
+static int
+piv_ec_nid(const EVP_PKEY *pub)
+{
+	return piv_ec_spki(pub, NULL, NULL);
+}
+
+uint8_t
+piv_alg_for_key(const EVP_PKEY *pub)
+{
+	uint8_t alg = 0;
+
+	if (pub == NULL)
+		goto out;
+	switch (EVP_PKEY_get_base_id(pub)) {
+	case EVP_PKEY_RSA:
+		switch (EVP_PKEY_get_bits(pub)) {
+		case 1024:
+			alg = PIV_ALG_RSA1024;
+			break;
+		case 2048:
+			alg = PIV_ALG_RSA2048;
+			break;
+		case 3072:
+			alg = PIV_ALG_RSA3072;
+			break;
+		case 4096:
+			alg = PIV_ALG_RSA4096;
+			break;
+		default:
+			break;
+		}
+		break;
+	case EVP_PKEY_EC:
+		switch (piv_ec_nid(pub)) {
+		case NID_X9_62_prime256v1:
+			alg = PIV_ALG_ECC_P256;
+			break;
+		case NID_secp384r1:
+			alg = PIV_ALG_ECC_P384;
+			break;
+		default:
+			break;
+		}
+		break;
+	default:
+		break;
+	}
+out:
+	return alg;
+}
+
+void
+piv_slot_set_pub(struct piv_slot *slot, EVP_PKEY *pub, bool generated)
+{
+	EVP_PKEY_free(slot->pub);
+	slot->pub = pub;
+	slot->keep_pub = pub != NULL;
+	slot->generated = generated && pub != NULL;
+	slot->alg = piv_alg_for_key(pub);
+}
+
+CK_RV
+piv_slot_set_cert(struct piv_slot *slot, const uint8_t *der, size_t len)
+{
+	const uint8_t *p = der;
+	X509 *x = NULL;
+	EVP_PKEY *pub = NULL;
+	CK_RV rv = CKR_HOST_MEMORY;
+
+	buf_free(&slot->cert);
+	slot->cert_state = PIV_CERT_ABSENT;
+	if (der == NULL || len == 0) {
+		rv = CKR_OK;
+		goto out;
+	}
+	rv = CKR_ATTRIBUTE_VALUE_INVALID;
+	slot->cert_state = PIV_CERT_UNUSABLE;
+	if (len > LONG_MAX)
+		goto out;
+	x = d2i_X509(NULL, &p, (long)len);
+	if (x == NULL)
+		goto out;
+	/* Keep the certificate's own bytes; anything the card put after it
+	 * is not part of it. */
+	if (buf_set(&slot->cert, der, (size_t)(p - der)) != 0) {
+		rv = CKR_HOST_MEMORY;
+		goto out;
+	}
+	slot->cert_state = PIV_CERT_PRESENT;
+	rv = CKR_OK;
+	/* A key kyso generated after this certificate was written stays the
+	 * slot's key until a new certificate is written (piv_write.c). */
+	if (slot->keep_pub)
+		goto out;
+	pub = X509_get_pubkey(x);
+	EVP_PKEY_free(slot->pub);
+	slot->pub = NULL;
+	slot->alg = piv_alg_for_key(pub);
+	if (slot->alg == 0) {
+		log_debug("piv: certificate with a key PIV cannot use; no key objects");
+		goto out;
+	}
+	slot->pub = pub;
+	pub = NULL;
+out:
+	EVP_PKEY_free(pub);
+	X509_free(x);
+	return rv;
+}
+
+void
+piv_slot_free(struct piv_slot *slot)
+{
+	buf_free(&slot->cert);
+	EVP_PKEY_free(slot->pub);
+	memset(slot, 0, sizeof(*slot));
+}
+
+void
+piv_forget_objects(struct piv_data *d)
+{
+	size_t i;
+
+	for (i = 0; i < PIV_SLOT_COUNT; i++) {
+		struct piv_slot *slot = &d->slots[i];
+
+		buf_free(&slot->cert);
+		slot->cert_state = PIV_CERT_UNKNOWN;
+		/* What GENERATE returned is nowhere else to be read again. */
+		if (!slot->keep_pub) {
+			EVP_PKEY_free(slot->pub);
+			slot->pub = NULL;
+			slot->alg = 0;
+		}
+	}
+	d->history_read = false;
+	d->history_present = false;
+	d->retired_on_card = 0;
+	d->retired_off_card = 0;
+	buf_free(&d->history_url);
+}
+
+CK_RV
+piv_read_history(struct card *card, struct piv_data *d)
+{
+	struct buf rsp = BUF_INIT;
+	const uint8_t *body, *v;
+	size_t body_len, vlen;
+	unsigned on = 0, off = 0;
+	uint16_t sw;
+	CK_RV rv = CKR_OK;
+
+	if (d->history_read)
+		goto out;
+	rv = piv_cmd_get_data(card, PIV_TAG_KEY_HISTORY, &rsp, &sw);
+	if (rv != CKR_OK)
+		goto out;
+	d->history_read = true;
+	if (sw != SW_OK) {
+		/* 6A82: no Key History, so no retired keys (pt 1, 3.3.2). */
+		log_debug("piv: no Key History (%04X)", sw);
+		goto out;
+	}
+	if (!piv_tlv_value(rsp.data, rsp.len, PIV_TAG_DATA, &body, &body_len))
+		goto bad;
+	/* pt 1, table 19: one-byte counts, 20 retired keys at most. */
+	if (piv_tlv_value(body, body_len, PIV_HISTORY_ON_CARD, &v, &vlen)) {
+		if (vlen != 1)
+			goto bad;
+		on = v[0];
+	}
+	if (piv_tlv_value(body, body_len, PIV_HISTORY_OFF_CARD, &v, &vlen)) {
+		if (vlen != 1)
+			goto bad;
+		off = v[0];
+	}
+	if (on + off > PIV_SLOT_COUNT - PIV_MAIN_SLOTS)
+		goto bad;
+	if (piv_tlv_value(body, body_len, PIV_HISTORY_URL, &v, &vlen) &&
+	    buf_set(&d->history_url, v, vlen) != 0) {
+		rv = CKR_HOST_MEMORY;
+		goto out;
+	}
+	d->history_present = true;
+	d->retired_on_card = on;
+	d->retired_off_card = off;
+	goto out;
+bad:
+	log_debug("piv: malformed Key History ignored");
+out:
+	buf_free(&rsp);
+	return rv;
+}
+
+/* Read slot `i`'s certificate container (pt 1, table 10:
+ * 53 { 70 cert, 71 CertInfo, FE EDC }). A missing or unusable certificate
+ * is not an error for the listing: the slot just shows nothing. */
+static CK_RV
+piv_read_cert(struct card *card, struct piv_data *d, int i)
+{
+	struct piv_slot *slot = &d->slots[i];
+	struct buf rsp = BUF_INIT;
+	const uint8_t *body, *cert, *info;
+	size_t body_len, cert_len, info_len;
+	uint16_t sw;
+	CK_RV rv;
+
+	rv = piv_cmd_get_data(card, piv_slot_defs[i].cert_tag, &rsp, &sw);
+	if (rv != CKR_OK)
+		goto out;
+	slot->cert_state = PIV_CERT_ABSENT;
+	if (sw != SW_OK) {
+		if (sw != 0x6A82)
+			log_debug("piv: reading certificate %02X answered %04X",
+			          piv_slot_defs[i].key_ref, sw);
+		goto out;
+	}
+	/* An empty 53 is how a deleted object reads back. */
+	if (!piv_tlv_value(rsp.data, rsp.len, PIV_TAG_DATA, &body, &body_len) ||
+	    !piv_tlv_value(body, body_len, PIV_CERT_TAG_CERT, &cert, &cert_len) ||
+	    cert_len == 0)
+		goto out;
+	if (piv_tlv_value(body, body_len, PIV_CERT_TAG_INFO, &info, &info_len) &&
+	    info_len >= 1 && (info[0] & PIV_CERTINFO_GZIP) != 0) {
+		/* Decompressing needs zlib, which kyso does not link: the
+		 * certificate and its keys are not shown (docs/piv.md). */
+		log_debug("piv: certificate %02X is gzip-compressed; skipped",
+		          piv_slot_defs[i].key_ref);
+		slot->cert_state = PIV_CERT_UNUSABLE;
+		goto out;
+	}
+	if (piv_slot_set_cert(slot, cert, cert_len) == CKR_HOST_MEMORY) {
+		rv = CKR_HOST_MEMORY;
+		goto out;
+	}
+	if (slot->cert_state != PIV_CERT_PRESENT)
+		log_debug("piv: certificate %02X does not parse; skipped",
+		          piv_slot_defs[i].key_ref);
+out:
+	buf_free(&rsp);
+	return rv;
+}
+
+/* First error wins: attribute lists are built in one run, checked once. */
+static void
+piv_acc(CK_RV *rv, CK_RV r)
+{
+	if (*rv == CKR_OK)
+		*rv = r;
+}
+
+/* An attribute whose value OpenSSL DER-encodes into a fresh buffer. */
+static void
+piv_set_der(CK_RV *rv, struct attr_list *l, CK_ATTRIBUTE_TYPE type, uint8_t *der, int len)
+{
+	if (len <= 0 || der == NULL)
+		piv_acc(rv, CKR_FUNCTION_FAILED);
+	else
+		piv_acc(rv, attr_set(l, type, der, (size_t)len));
+	OPENSSL_free(der);
+}
+
+static void
+piv_set_bn(CK_RV *rv, struct attr_list *l, CK_ATTRIBUTE_TYPE type,
+           const EVP_PKEY *pub, const char *param)
+{
+	BIGNUM *bn = NULL;
+	uint8_t *bytes = NULL;
+	int n;
+
+	if (EVP_PKEY_get_bn_param(pub, param, &bn) != 1) {
+		piv_acc(rv, CKR_FUNCTION_FAILED);
+		goto out;
+	}
+	n = BN_num_bytes(bn);
+	bytes = OPENSSL_malloc(n > 0 ? (size_t)n : 1);
+	if (bytes == NULL) {
+		piv_acc(rv, CKR_HOST_MEMORY);
+		goto out;
+	}
+	BN_bn2bin(bn, bytes);
+	piv_acc(rv, attr_set(l, type, bytes, (size_t)n));
+out:
+	OPENSSL_free(bytes);
+	BN_free(bn);
+}
+
+/* CKA_EC_POINT: the uncompressed point as a DER OCTET STRING, the form
+ * NSS, OpenSC and the PKCS#11 spec use, whatever point format the
+ * certificate used. */
+static void
+piv_set_ec_point(CK_RV *rv, struct attr_list *l, const EVP_PKEY *pub)
+{
+	uint8_t point[1 + 2 * PIV_EC_FIELD_MAX];
+	ASN1_OCTET_STRING *os = NULL;
+	uint8_t *der = NULL;
+	size_t point_len = 0;
+	int len = 0;
+
+	if (piv_ec_spki(pub, point, &point_len) == NID_undef) {
+		piv_acc(rv, CKR_FUNCTION_FAILED);
+		goto out;
+	}
+	os = ASN1_OCTET_STRING_new();
+	if (os == NULL || ASN1_OCTET_STRING_set(os, point, (int)point_len) != 1) {
+		piv_acc(rv, CKR_HOST_MEMORY);
+		goto out;
+	}
+	len = i2d_ASN1_OCTET_STRING(os, &der);
+	piv_set_der(rv, l, CKA_EC_POINT, der, len);
+out:
+	ASN1_OCTET_STRING_free(os);
+}
+
+/* The attributes public and private key objects share: type, the public
+ * numbers, and the SPKI the module verifies with. */
+static void
+piv_set_key_attrs(CK_RV *rv, struct attr_list *l, const EVP_PKEY *pub)
+{
+	uint8_t *der = NULL;
+	int len;
+
+	if (EVP_PKEY_get_base_id(pub) == EVP_PKEY_RSA) {
+		piv_acc(rv, attr_set_ulong(l, CKA_KEY_TYPE, CKK_RSA));
+		piv_set_bn(rv, l, CKA_MODULUS, pub, OSSL_PKEY_PARAM_RSA_N);
+		piv_set_bn(rv, l, CKA_PUBLIC_EXPONENT, pub, OSSL_PKEY_PARAM_RSA_E);
+		piv_acc(rv, attr_set_ulong(l, CKA_MODULUS_BITS,
+		                           (CK_ULONG)EVP_PKEY_get_bits(pub)));
+	} else {
+		piv_acc(rv, attr_set_ulong(l, CKA_KEY_TYPE, CKK_EC));
+		len = i2d_ASN1_OBJECT(OBJ_nid2obj(piv_ec_nid(pub)), &der);
+		piv_set_der(rv, l, CKA_EC_PARAMS, der, len);
+		der = NULL;
+		piv_set_ec_point(rv, l, pub);
+	}
+	len = i2d_PUBKEY(pub, &der);
+	piv_set_der(rv, l, CKA_PUBLIC_KEY_INFO, der, len);
+}
+
+static void
+piv_set_common(CK_RV *rv, struct attr_list *l, CK_OBJECT_CLASS cls,
+               const struct piv_slot_def *def, const char *label, bool private)
+{
+	piv_acc(rv, attr_set_ulong(l, CKA_CLASS, cls));
+	piv_acc(rv, attr_set_bool(l, CKA_TOKEN, true));
+	piv_acc(rv, attr_set_bool(l, CKA_PRIVATE, private));
+	/* No C_SetAttributeValue on PIV objects: their values are the card's. */
+	piv_acc(rv, attr_set_bool(l, CKA_MODIFIABLE, false));
+	piv_acc(rv, attr_set(l, CKA_ID, &def->id, 1));
+	piv_acc(rv, attr_set_string(l, CKA_LABEL, label));
+}
+
+static CK_RV
+piv_add_cert(struct drv_objects *out, const struct piv_slot_def *def,
+             const struct piv_slot *slot, X509 *x)
+{
+	struct drv_object *obj;
+	uint8_t *der = NULL;
+	int len;
+	CK_RV rv = CKR_OK;
+
+	obj = drv_objects_add(out, def->key_ref);
+	if (obj == NULL) {
+		rv = CKR_HOST_MEMORY;
+		goto out;
+	}
+	piv_set_common(&rv, &obj->attrs, CKO_CERTIFICATE, def, def->cert_label, false);
+	/* PUT DATA with an empty container deletes it (piv_write.c). */
+	piv_acc(&rv, attr_set_bool(&obj->attrs, CKA_DESTROYABLE, true));
+	piv_acc(&rv, attr_set_ulong(&obj->attrs, CKA_CERTIFICATE_TYPE, CKC_X_509));
+	piv_acc(&rv, attr_set_bool(&obj->attrs, CKA_TRUSTED, false));
+	piv_acc(&rv, attr_set_ulong(&obj->attrs, CKA_CERTIFICATE_CATEGORY,
+	                            PIV_CERT_CATEGORY_TOKEN_USER));
+	piv_acc(&rv, attr_set(&obj->attrs, CKA_VALUE, slot->cert.data, slot->cert.len));
+	len = i2d_X509_NAME(X509_get_subject_name(x), &der);
+	piv_set_der(&rv, &obj->attrs, CKA_SUBJECT, der, len);
+	der = NULL;
+	len = i2d_X509_NAME(X509_get_issuer_name(x), &der);
+	piv_set_der(&rv, &obj->attrs, CKA_ISSUER, der, len);
+	der = NULL;
+	len = i2d_ASN1_INTEGER(X509_get0_serialNumber(x), &der);
+	piv_set_der(&rv, &obj->attrs, CKA_SERIAL_NUMBER, der, len);
+	der = NULL;
+	len = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(x), &der);
+	piv_set_der(&rv, &obj->attrs, CKA_PUBLIC_KEY_INFO, der, len);
+out:
+	return rv;
+}
+
+static CK_RV
+piv_add_keys(struct drv_objects *out, const struct piv_slot_def *def,
+             const struct piv_slot *slot, X509 *x)
+{
+	bool rsa = EVP_PKEY_get_base_id(slot->pub) == EVP_PKEY_RSA;
+	struct drv_object *pub, *priv;
+	uint8_t *der = NULL;
+	int len = 0;
+	CK_RV rv = CKR_OK;
+
+	pub = drv_objects_add(out, def->key_ref);
+	if (pub == NULL) {
+		rv = CKR_HOST_MEMORY;
+		goto out;
+	}
+	piv_set_common(&rv, &pub->attrs, CKO_PUBLIC_KEY, def, def->pub_label, false);
+	piv_set_key_attrs(&rv, &pub->attrs, slot->pub);
+	piv_acc(&rv, attr_set_bool(&pub->attrs, CKA_DESTROYABLE, false));
+	piv_acc(&rv, attr_set_bool(&pub->attrs, CKA_LOCAL, slot->generated));
+	piv_acc(&rv, attr_set_bool(&pub->attrs, CKA_VERIFY, true));
+	piv_acc(&rv, attr_set_bool(&pub->attrs, CKA_VERIFY_RECOVER, false));
+	piv_acc(&rv, attr_set_bool(&pub->attrs, CKA_ENCRYPT, rsa));
+	piv_acc(&rv, attr_set_bool(&pub->attrs, CKA_WRAP, rsa));
+	piv_acc(&rv, attr_set_bool(&pub->attrs, CKA_DERIVE, false));
+	piv_acc(&rv, attr_set_bool(&pub->attrs, CKA_TRUSTED, false));
+	if (x != NULL) {
+		len = i2d_X509_NAME(X509_get_subject_name(x), &der);
+		piv_set_der(&rv, &pub->attrs, CKA_SUBJECT, der, len);
+		der = NULL;
+	}
+	if (rv != CKR_OK)
+		goto out;
+
+	/* The private key: on the card, never leaving it; every operation
+	 * the key type allows, whatever the slot's nominal purpose, since
+	 * PIV cards enforce none (pt 1, 3.1: the purposes are policy). */
+	priv = drv_objects_add(out, def->key_ref);
+	if (priv == NULL) {
+		rv = CKR_HOST_MEMORY;
+		goto out;
+	}
+	piv_set_common(&rv, &priv->attrs, CKO_PRIVATE_KEY, def, def->priv_label, true);
+	piv_set_key_attrs(&rv, &priv->attrs, slot->pub);
+	piv_acc(&rv, attr_set_bool(&priv->attrs, CKA_DESTROYABLE, false));
+	piv_acc(&rv, attr_set_bool(&priv->attrs, CKA_LOCAL, slot->generated));
+	piv_acc(&rv, attr_set_bool(&priv->attrs, CKA_SENSITIVE, true));
+	piv_acc(&rv, attr_set_bool(&priv->attrs, CKA_ALWAYS_SENSITIVE, true));
+	piv_acc(&rv, attr_set_bool(&priv->attrs, CKA_EXTRACTABLE, false));
+	piv_acc(&rv, attr_set_bool(&priv->attrs, CKA_NEVER_EXTRACTABLE, true));
+	piv_acc(&rv, attr_set_bool(&priv->attrs, CKA_SIGN, true));
+	piv_acc(&rv, attr_set_bool(&priv->attrs, CKA_SIGN_RECOVER, false));
+	piv_acc(&rv, attr_set_bool(&priv->attrs, CKA_DECRYPT, rsa));
+	piv_acc(&rv, attr_set_bool(&priv->attrs, CKA_UNWRAP, rsa));
+	/* Not for 9C: its PIN must come right before each use, and C_DeriveKey
+	 * has no step between which CKU_CONTEXT_SPECIFIC could log in. */
+	piv_acc(&rv, attr_set_bool(&priv->attrs, CKA_DERIVE,
+	                           !rsa && def->key_ref != PIV_REF_SIGN));
+	piv_acc(&rv, attr_set_bool(&priv->attrs, CKA_WRAP_WITH_TRUSTED, false));
+	/* pt 1, 3.2.2: the digital signature key needs the PIN right before
+	 * each use ("PIN always"). */
+	piv_acc(&rv, attr_set_bool(&priv->attrs, CKA_ALWAYS_AUTHENTICATE,
+	                           def->key_ref == PIV_REF_SIGN));
+	if (x != NULL) {
+		len = i2d_X509_NAME(X509_get_subject_name(x), &der);
+		piv_set_der(&rv, &priv->attrs, CKA_SUBJECT, der, len);
+	}
+out:
+	return rv;
+}
+
+CK_RV
+piv_load_objects(struct card *card, struct drv_objects *out)
+{
+	struct piv_data *d;
+	CK_RV rv;
+	int i;
+
+	rv = piv_data_get(card, &d);
+	if (rv != CKR_OK)
+		goto out;
+	rv = piv_read_history(card, d);
+	if (rv != CKR_OK)
+		goto out;
+	for (i = 0; i < PIV_SLOT_COUNT; i++) {
+		const struct piv_slot_def *def = &piv_slot_defs[i];
+		struct piv_slot *slot = &d->slots[i];
+		bool listed = i < PIV_MAIN_SLOTS ||
+		              (unsigned)(i - PIV_MAIN_SLOTS) < d->retired_on_card;
+		const uint8_t *p;
+		X509 *x = NULL;
+
+		if (listed && slot->cert_state == PIV_CERT_UNKNOWN) {
+			rv = piv_read_cert(card, d, i);
+			if (rv != CKR_OK)
+				goto out;
+		}
+		if (slot->cert_state == PIV_CERT_PRESENT) {
+			p = slot->cert.data;
+			x = d2i_X509(NULL, &p, (long)slot->cert.len);
+			if (x == NULL) {
+				rv = CKR_HOST_MEMORY;
+				goto out;
+			}
+			rv = piv_add_cert(out, def, slot, x);
+		}
+		if (rv == CKR_OK && slot->pub != NULL)
+			rv = piv_add_keys(out, def, slot, x);
+		X509_free(x);
+		if (rv != CKR_OK)
+			goto out;
+	}
+out:
+	return rv;
+}
