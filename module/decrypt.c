@@ -18,7 +18,7 @@ decrypt_on_card(struct slot *slot, struct token *token, struct operation *op,
 		return CKR_USER_NOT_LOGGED_IN;
 	struct object *key = object_get(token, op->key);
 	if (key == NULL)
-		return CKR_KEY_HANDLE_INVALID;
+		return token_logged_in(token) ? CKR_KEY_HANDLE_INVALID : CKR_USER_NOT_LOGGED_IN;
 	if (token->card.driver->decrypt == NULL)
 		return CKR_FUNCTION_NOT_SUPPORTED;
 	if (in_len != op->out_len)

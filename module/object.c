@@ -45,14 +45,14 @@ objects_drop_session(struct token *token, CK_SESSION_HANDLE owner)
 }
 
 static CK_RV
-object_append(struct token *token, struct object *obj)
+object_append(struct token *token, struct object *obj, CK_OBJECT_HANDLE handle)
 {
 	struct object *items = realloc(token->objects,
 	                               (token->object_count + 1) * sizeof(*items));
 	if (items == NULL)
 		return CKR_HOST_MEMORY;
 	token->objects = items;
-	obj->handle = mod.next_object++;
+	obj->handle = handle != CK_INVALID_HANDLE ? handle : mod.next_object++;
 	bool priv = false;
 	attr_get_bool(&obj->attrs, CKA_PRIVATE, &priv);
 	obj->is_private = priv;
@@ -60,12 +60,42 @@ object_append(struct token *token, struct object *obj)
 	return CKR_OK;
 }
 
-/* Read the token's objects from the driver (once, and again after a write);
- * session objects stay. */
+static bool
+attr_equal(const struct attr_list *a, const struct attr_list *b, CK_ATTRIBUTE_TYPE type)
+{
+	const CK_ATTRIBUTE *x = attr_find(a, type), *y = attr_find(b, type);
+	if (x == NULL || y == NULL)
+		return x == y;
+	return x->ulValueLen == y->ulValueLen &&
+	       (x->ulValueLen == 0 || memcmp(x->pValue, y->pValue, x->ulValueLen) == 0);
+}
+
+/* The handle an object had before a reload: the same driver object (key
+ * reference, class and CKA_ID) keeps its handle, so an application's handles
+ * survive a card reset or a write to another slot. */
+static CK_OBJECT_HANDLE
+handle_before(struct object *old, size_t old_count, const struct drv_object *now)
+{
+	for (size_t i = 0; i < old_count; i++) {
+		if (old[i].handle != CK_INVALID_HANDLE && old[i].key_ref == now->key_ref &&
+		    attr_equal(&old[i].attrs, &now->attrs, CKA_CLASS) &&
+		    attr_equal(&old[i].attrs, &now->attrs, CKA_ID)) {
+			CK_OBJECT_HANDLE h = old[i].handle;
+			old[i].handle = CK_INVALID_HANDLE;	/* taken */
+			return h;
+		}
+	}
+	return CK_INVALID_HANDLE;
+}
+
+/* Read the token's objects from the driver (once, again after a write or a
+ * reset); session objects stay. */
 CK_RV
 objects_reload(struct slot *slot, struct token *token)
 {
 	struct drv_objects list = { 0 };
+	struct object *old = NULL;
+	size_t old_count = 0;
 	CK_RV rv;
 
 	if (token->card.driver->load_objects == NULL) {
@@ -81,10 +111,15 @@ objects_reload(struct slot *slot, struct token *token)
 		goto out;
 	token = slot->token;
 
+	old = malloc((token->object_count + 1) * sizeof(*old));
+	if (old == NULL) {
+		rv = CKR_HOST_MEMORY;
+		goto out;
+	}
 	size_t kept = 0;
 	for (size_t i = 0; i < token->object_count; i++) {
 		if (token->objects[i].on_token)
-			object_free(&token->objects[i]);
+			old[old_count++] = token->objects[i];
 		else
 			token->objects[kept++] = token->objects[i];
 	}
@@ -94,7 +129,7 @@ objects_reload(struct slot *slot, struct token *token)
 		obj.attrs = list.items[i].attrs;
 		obj.key_ref = list.items[i].key_ref;
 		obj.on_token = true;
-		rv = object_append(token, &obj);
+		rv = object_append(token, &obj, handle_before(old, old_count, &list.items[i]));
 		if (rv != CKR_OK)
 			goto out;
 		/* Now owned by the token. */
@@ -103,6 +138,9 @@ objects_reload(struct slot *slot, struct token *token)
 	token->objects_loaded = true;
 	log_debug("objects: %zu loaded", list.count);
 out:
+	for (size_t i = 0; i < old_count; i++)
+		object_free(&old[i]);
+	free(old);
 	drv_objects_free(&list);
 	return rv;
 }
@@ -136,7 +174,7 @@ object_add_session(struct token *token, CK_SESSION_HANDLE owner,
 	struct object obj = { 0 };
 	obj.attrs = *attrs;
 	obj.owner = owner;
-	CK_RV rv = object_append(token, &obj);
+	CK_RV rv = object_append(token, &obj, CK_INVALID_HANDLE);
 	if (rv != CKR_OK)
 		return rv;
 	memset(attrs, 0, sizeof(*attrs));

@@ -229,6 +229,13 @@ C_GetSessionInfo(CK_SESSION_HANDLE hSession, CK_SESSION_INFO_PTR pInfo)
 	rv = session_get(hSession, &s, NULL, &token);
 	if (rv != CKR_OK)
 		goto out;
+	/* Applications (NSS) ask this to learn whether their session and its
+	 * token are still there: look at the reader (no APDU), which closes
+	 * the session if the card was pulled. */
+	slot_refresh_all(false);
+	rv = session_get(hSession, &s, NULL, &token);
+	if (rv != CKR_OK)
+		goto out;
 	bool rw = (s->flags & CKF_RW_SESSION) != 0;
 	memset(pInfo, 0, sizeof(*pInfo));
 	pInfo->slotID = s->slot_id;

@@ -155,7 +155,9 @@ sign_finish(struct slot *slot, struct token *token, struct session *s,
 	}
 	struct object *key = object_get(token, op->key);
 	if (key == NULL) {
-		rv = CKR_KEY_HANDLE_INVALID;
+		/* A private key hides when the login is gone (a card reset by
+		 * another program logs everyone out). */
+		rv = token_logged_in(token) ? CKR_KEY_HANDLE_INVALID : CKR_USER_NOT_LOGGED_IN;
 		goto out;
 	}
 	rv = op_raw_input(op, &in, &raw);

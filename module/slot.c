@@ -222,10 +222,19 @@ token_begin(struct slot *slot)
 		slot_drop_token(slot);
 		return rv;
 	}
-	if (token->card.reset_count != resets && token->login_user != CK_NO_USER) {
-		/* Someone reset the card: its PIN status is gone, so is ours. */
+	if (rv == CKR_OK && token->card.reset_count != resets) {
+		/* Someone reset the card: its PIN status is gone, so is ours;
+		 * and what is on it may have changed, so the objects are read
+		 * again (handles of unchanged objects stay). */
 		log_debug("slot %lu: card was reset, login lost", (unsigned long)slot->id);
 		token->login_user = CK_NO_USER;
+		if (token->objects_loaded) {
+			rv = objects_reload(slot, token);
+			if (slot->token == NULL)
+				return rv;
+			if (rv != CKR_OK)
+				card_end(&token->card);
+		}
 	}
 	return rv;
 }
