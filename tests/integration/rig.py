@@ -25,8 +25,9 @@ Environment:
     KYSO_BUILD_DIR   the meson build directory (default: <repo>/build)
     KYSO_TEST_MODULE the PKCS#11 module under test (default: the build's
                      module/kyso-pkcs11.so)
-    KYSO_PRELOAD     a sanitizer runtime to LD_PRELOAD into every process
-                     that loads the module (set by meson for ASan builds)
+    KYSO_PRELOAD     sanitizer runtimes to LD_PRELOAD into every process
+                     that loads the module (set by meson for ASan builds;
+                     blank-separated)
     KYSO_RIG_PORT    first vpcd port to use (default: a free random one in
                      36000-46000)
     KYSO_RIG_KEEP=1  keep the rig's temporary directory (logs, config)
@@ -55,7 +56,8 @@ def _reexec_with_preload():
     # it loads the module through PyKCS11 or ctypes. Restart the test with
     # the runtime preloaded; every child inherits it.
     pre = os.environ.get('KYSO_PRELOAD')
-    if not pre or pre in os.environ.get('LD_PRELOAD', '').split():
+    have = os.environ.get('LD_PRELOAD', '').split()
+    if not pre or all(p in have for p in pre.split()):
         return
     os.environ['LD_PRELOAD'] = (pre + ' ' + os.environ.get('LD_PRELOAD', '')).strip()
     sys.stdout.flush()

