@@ -116,6 +116,13 @@ apdu_exchange(struct apdu_io *io, const struct apdu *a, bool extended,
 	size_t len = APDU_RAW_RESPONSE_MAX;
 	CK_RV rv;
 
+	struct apdu t0_case3;
+	if (card->t0 && !extended && a->lc > 0 && a->le != 0) {
+		/* Case 4 over T=0 goes as case 3; the data comes by 61xx. */
+		t0_case3 = *a;
+		t0_case3.le = 0;
+		a = &t0_case3;
+	}
 	if (apdu_encode(a, extended, &io->cmd) != 0) {
 		rv = CKR_ARGUMENTS_BAD;
 		goto out;

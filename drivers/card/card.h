@@ -38,6 +38,9 @@ struct card {
 	size_t atr_len;
 	/* The reader and card take extended-length APDUs (ISO 7816-4 5.1). */
 	bool extended;
+	/* The card speaks T=0: a command with data carries no Le (the card
+	 * answers 61xx), ISO/IEC 7816-3 12.2.4. */
+	bool t0;
 
 	const struct driver *driver;
 	void *driver_data;

@@ -435,6 +435,7 @@ pcsc_connect(struct pcsc_ctx *ctx, const char *reader, struct card *card)
 	memset(card, 0, sizeof(*card));
 	memcpy(card->atr, atr, atr_len);
 	card->atr_len = atr_len;
+	card->t0 = proto == SCARD_PROTOCOL_T0;
 	card->ops = &pcsc_ops;
 	card->transport = pc;
 	pc = NULL;

@@ -200,6 +200,33 @@ test_simple_exchange(void **state)
 	script_assert_done(&f->s);
 }
 
+/* T=0 (ISO/IEC 7816-3 12.2.4): a case 4 command goes without Le and the
+ * data comes back through 61xx; case 2 keeps its Le. */
+static void
+test_t0_case4(void **state)
+{
+	struct fixture *f = *state;
+	struct apdu a = { .cla = 0x00, .ins = 0xCB, .p1 = 0x3F, .p2 = 0xFF,
+	                  .data = (const uint8_t *)"\x5C\x01\x7E", .lc = 3,
+	                  .le = APDU_LE_ANY };
+	struct apdu get = { .cla = 0x00, .ins = 0xCA, .p1 = 0x00, .p2 = 0x6E,
+	                    .le = APDU_LE_ANY };
+	uint16_t sw = 0;
+
+	f->card.t0 = true;
+	script_expect(&f->s, "00CB3FFF 03 5C017E", "6104");
+	script_expect(&f->s, "00C00000 04", "7E 02 0102 9000");
+	assert_int_equal(apdu_transmit(&f->card, &a, &f->rsp, &sw), CKR_OK);
+	assert_int_equal(sw, 0x9000);
+	assert_int_equal(f->rsp.len, 4);
+	assert_memory_equal(f->rsp.data, "\x7E\x02\x01\x02", 4);
+
+	script_expect(&f->s, "00CA006E 00", "01 9000");
+	assert_int_equal(apdu_transmit(&f->card, &get, &f->rsp, &sw), CKR_OK);
+	assert_int_equal(sw, 0x9000);
+	script_assert_done(&f->s);
+}
+
 /* 600 bytes on a card without extended length: 255 + 255 + 90, CLA 0x10 on
  * the first two, Le on the last only (ISO 7816-4 5.1.1.1). */
 static void
@@ -580,6 +607,7 @@ main(void)
 		cmocka_unit_test(test_encode_short),
 		T(test_encode_extended),
 		T(test_simple_exchange),
+		T(test_t0_case4),
 		T(test_chaining_600),
 		T(test_chaining_exact_multiple),
 		T(test_chaining_stops_on_error),
