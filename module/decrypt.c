@@ -62,6 +62,7 @@ KYSO_EXPORT CK_RV
 C_DecryptInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hKey)
 {
 	struct session *s;
+	struct operation *op;
 	struct slot *slot;
 	struct token *token;
 	CK_RV rv;
@@ -71,16 +72,12 @@ C_DecryptInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT
 	if (pMechanism == NULL)
 		return CKR_ARGUMENTS_BAD;
 	module_lock();
-	rv = object_session(hSession, &s, &slot, &token);
+	rv = operation_start(hSession, OP_DECRYPT, true, &s, &slot, &token, &op);
 	if (rv != CKR_OK)
 		goto out;
-	if (s->decrypt.kind != OP_NONE) {
-		rv = CKR_OPERATION_ACTIVE;
-		goto out;
-	}
-	rv = decrypt_init(slot, token, &s->decrypt, pMechanism, hKey, CKA_DECRYPT);
+	rv = decrypt_init(slot, token, op, pMechanism, hKey, CKA_DECRYPT);
 	if (rv != CKR_OK)
-		operation_reset(&s->decrypt);
+		operation_reset(op);
 out:
 	module_unlock();
 	log_debug("C_DecryptInit: 0x%lx", (unsigned long)rv);
@@ -118,6 +115,7 @@ C_Decrypt(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pEncryptedData, CK_ULONG ulEnc
           CK_BYTE_PTR pData, CK_ULONG_PTR pulDataLen)
 {
 	struct session *s;
+	struct operation *op;
 	struct slot *slot;
 	struct token *token;
 	CK_RV rv;
@@ -127,26 +125,22 @@ C_Decrypt(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pEncryptedData, CK_ULONG ulEnc
 	if ((pEncryptedData == NULL && ulEncryptedDataLen > 0) || pulDataLen == NULL)
 		return CKR_ARGUMENTS_BAD;
 	module_lock();
-	rv = object_session(hSession, &s, &slot, &token);
+	rv = operation_active(hSession, OP_DECRYPT, true, &s, &slot, &token, &op);
 	if (rv != CKR_OK)
 		goto out;
-	if (s->decrypt.kind != OP_DECRYPT) {
-		rv = CKR_OPERATION_NOT_INITIALIZED;
-		goto out;
-	}
-	if (!s->decrypt.have_result) {
+	if (!op->have_result) {
 		if (ulEncryptedDataLen > CIPHERTEXT_MAX) {
-			operation_reset(&s->decrypt);
+			operation_reset(op);
 			rv = CKR_ENCRYPTED_DATA_LEN_RANGE;
 			goto out;
 		}
-		if (buf_set(&s->decrypt.data, pEncryptedData, ulEncryptedDataLen) != 0) {
-			operation_reset(&s->decrypt);
+		if (buf_set(&op->data, pEncryptedData, ulEncryptedDataLen) != 0) {
+			operation_reset(op);
 			rv = CKR_HOST_MEMORY;
 			goto out;
 		}
 	}
-	rv = decrypt_finish(slot, token, &s->decrypt, pData, pulDataLen);
+	rv = decrypt_finish(slot, token, op, pData, pulDataLen);
 out:
 	module_unlock();
 	log_debug("C_Decrypt: 0x%lx", (unsigned long)rv);
@@ -158,6 +152,7 @@ C_DecryptUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pEncryptedPart,
                 CK_ULONG ulEncryptedPartLen, CK_BYTE_PTR pPart, CK_ULONG_PTR pulPartLen)
 {
 	struct session *s;
+	struct operation *op;
 	CK_RV rv;
 
 	if (!module_ready())
@@ -165,22 +160,18 @@ C_DecryptUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pEncryptedPart,
 	if ((pEncryptedPart == NULL && ulEncryptedPartLen > 0) || pulPartLen == NULL)
 		return CKR_ARGUMENTS_BAD;
 	module_lock();
-	rv = session_get(hSession, &s, NULL, NULL);
+	rv = operation_active(hSession, OP_DECRYPT, false, &s, NULL, NULL, &op);
 	if (rv != CKR_OK)
 		goto out;
-	if (s->decrypt.kind != OP_DECRYPT) {
-		rv = CKR_OPERATION_NOT_INITIALIZED;
-		goto out;
-	}
 	/* RSA decrypts the whole block at C_DecryptFinal: no output yet. */
 	(void)pPart;
-	if (s->decrypt.data.len + ulEncryptedPartLen > CIPHERTEXT_MAX) {
-		operation_reset(&s->decrypt);
+	if (op->data.len + ulEncryptedPartLen > CIPHERTEXT_MAX) {
+		operation_reset(op);
 		rv = CKR_ENCRYPTED_DATA_LEN_RANGE;
 		goto out;
 	}
-	if (buf_append(&s->decrypt.data, pEncryptedPart, ulEncryptedPartLen) != 0) {
-		operation_reset(&s->decrypt);
+	if (buf_append(&op->data, pEncryptedPart, ulEncryptedPartLen) != 0) {
+		operation_reset(op);
 		rv = CKR_HOST_MEMORY;
 		goto out;
 	}
@@ -195,6 +186,7 @@ KYSO_EXPORT CK_RV
 C_DecryptFinal(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pLastPart, CK_ULONG_PTR pulLastPartLen)
 {
 	struct session *s;
+	struct operation *op;
 	struct slot *slot;
 	struct token *token;
 	CK_RV rv;
@@ -204,14 +196,10 @@ C_DecryptFinal(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pLastPart, CK_ULONG_PTR p
 	if (pulLastPartLen == NULL)
 		return CKR_ARGUMENTS_BAD;
 	module_lock();
-	rv = object_session(hSession, &s, &slot, &token);
+	rv = operation_active(hSession, OP_DECRYPT, true, &s, &slot, &token, &op);
 	if (rv != CKR_OK)
 		goto out;
-	if (s->decrypt.kind != OP_DECRYPT) {
-		rv = CKR_OPERATION_NOT_INITIALIZED;
-		goto out;
-	}
-	rv = decrypt_finish(slot, token, &s->decrypt, pLastPart, pulLastPartLen);
+	rv = decrypt_finish(slot, token, op, pLastPart, pulLastPartLen);
 out:
 	module_unlock();
 	log_debug("C_DecryptFinal: 0x%lx", (unsigned long)rv);

@@ -6,6 +6,7 @@ KYSO_EXPORT CK_RV
 C_DigestInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism)
 {
 	struct session *s;
+	struct operation *op;
 	CK_MECHANISM_TYPE raw = 1;
 	CK_RV rv;
 
@@ -14,27 +15,23 @@ C_DigestInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism)
 	if (pMechanism == NULL)
 		return CKR_ARGUMENTS_BAD;
 	module_lock();
-	rv = session_get(hSession, &s, NULL, NULL);
+	rv = operation_start(hSession, OP_DIGEST, false, &s, NULL, NULL, &op);
 	if (rv != CKR_OK)
 		goto out;
-	if (s->digest.kind != OP_NONE) {
-		rv = CKR_OPERATION_ACTIVE;
-		goto out;
-	}
 	const EVP_MD *md = mechanism_digest(pMechanism->mechanism, &raw);
 	if (md == NULL || raw != 0) {
 		rv = CKR_MECHANISM_INVALID;
 		goto out;
 	}
-	s->digest.md = EVP_MD_CTX_new();
-	if (s->digest.md == NULL || !EVP_DigestInit_ex(s->digest.md, md, NULL)) {
-		operation_reset(&s->digest);
+	op->md = EVP_MD_CTX_new();
+	if (op->md == NULL || !EVP_DigestInit_ex(op->md, md, NULL)) {
+		operation_reset(op);
 		rv = CKR_HOST_MEMORY;
 		goto out;
 	}
-	s->digest.kind = OP_DIGEST;
-	s->digest.mech = pMechanism->mechanism;
-	s->digest.out_len = (size_t)EVP_MD_get_size(md);
+	op->kind = OP_DIGEST;
+	op->mech = pMechanism->mechanism;
+	op->out_len = (size_t)EVP_MD_get_size(md);
 out:
 	module_unlock();
 	log_debug("C_DigestInit: 0x%lx", (unsigned long)rv);
@@ -63,6 +60,7 @@ C_Digest(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData, CK_ULONG ulDataLen,
          CK_BYTE_PTR pDigest, CK_ULONG_PTR pulDigestLen)
 {
 	struct session *s;
+	struct operation *op;
 	CK_RV rv;
 
 	if (!module_ready())
@@ -70,24 +68,20 @@ C_Digest(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData, CK_ULONG ulDataLen,
 	if ((pData == NULL && ulDataLen > 0) || pulDigestLen == NULL)
 		return CKR_ARGUMENTS_BAD;
 	module_lock();
-	rv = session_get(hSession, &s, NULL, NULL);
+	rv = operation_active(hSession, OP_DIGEST, false, &s, NULL, NULL, &op);
 	if (rv != CKR_OK)
 		goto out;
-	if (s->digest.kind != OP_DIGEST) {
-		rv = CKR_OPERATION_NOT_INITIALIZED;
-		goto out;
-	}
-	if (s->digest.multipart) {
+	if (op->multipart) {
 		rv = CKR_OPERATION_ACTIVE;
 		goto out;
 	}
-	if (pDigest != NULL && *pulDigestLen >= s->digest.out_len &&
-	    !EVP_DigestUpdate(s->digest.md, pData, ulDataLen)) {
-		operation_reset(&s->digest);
+	if (pDigest != NULL && *pulDigestLen >= op->out_len &&
+	    !EVP_DigestUpdate(op->md, pData, ulDataLen)) {
+		operation_reset(op);
 		rv = CKR_FUNCTION_FAILED;
 		goto out;
 	}
-	rv = digest_finish(&s->digest, pDigest, pulDigestLen);
+	rv = digest_finish(op, pDigest, pulDigestLen);
 out:
 	module_unlock();
 	log_debug("C_Digest: 0x%lx", (unsigned long)rv);
@@ -98,6 +92,7 @@ KYSO_EXPORT CK_RV
 C_DigestUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart, CK_ULONG ulPartLen)
 {
 	struct session *s;
+	struct operation *op;
 	CK_RV rv;
 
 	if (!module_ready())
@@ -105,16 +100,12 @@ C_DigestUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart, CK_ULONG ulPartLen
 	if (pPart == NULL && ulPartLen > 0)
 		return CKR_ARGUMENTS_BAD;
 	module_lock();
-	rv = session_get(hSession, &s, NULL, NULL);
+	rv = operation_active(hSession, OP_DIGEST, false, &s, NULL, NULL, &op);
 	if (rv != CKR_OK)
 		goto out;
-	if (s->digest.kind != OP_DIGEST) {
-		rv = CKR_OPERATION_NOT_INITIALIZED;
-		goto out;
-	}
-	s->digest.multipart = true;
-	if (!EVP_DigestUpdate(s->digest.md, pPart, ulPartLen)) {
-		operation_reset(&s->digest);
+	op->multipart = true;
+	if (!EVP_DigestUpdate(op->md, pPart, ulPartLen)) {
+		operation_reset(op);
 		rv = CKR_FUNCTION_FAILED;
 	}
 out:
@@ -147,6 +138,7 @@ KYSO_EXPORT CK_RV
 C_DigestFinal(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pDigest, CK_ULONG_PTR pulDigestLen)
 {
 	struct session *s;
+	struct operation *op;
 	CK_RV rv;
 
 	if (!module_ready())
@@ -154,14 +146,10 @@ C_DigestFinal(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pDigest, CK_ULONG_PTR pulD
 	if (pulDigestLen == NULL)
 		return CKR_ARGUMENTS_BAD;
 	module_lock();
-	rv = session_get(hSession, &s, NULL, NULL);
+	rv = operation_active(hSession, OP_DIGEST, false, &s, NULL, NULL, &op);
 	if (rv != CKR_OK)
 		goto out;
-	if (s->digest.kind != OP_DIGEST) {
-		rv = CKR_OPERATION_NOT_INITIALIZED;
-		goto out;
-	}
-	rv = digest_finish(&s->digest, pDigest, pulDigestLen);
+	rv = digest_finish(op, pDigest, pulDigestLen);
 out:
 	module_unlock();
 	log_debug("C_DigestFinal: 0x%lx", (unsigned long)rv);

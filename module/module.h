@@ -144,6 +144,17 @@ void sessions_close_slot(CK_SLOT_ID slot_id);
 void sessions_free_all(void);
 size_t sessions_count(CK_SLOT_ID slot_id, bool rw_only);
 void operation_reset(struct operation *op);
+/* The session `h` and its operation of `kind` (the object functions and
+ * crypto functions' common entry), the token's objects loaded when
+ * `with_objects`. operation_active: CKR_OPERATION_NOT_INITIALIZED unless
+ * that operation is running; operation_start: CKR_OPERATION_ACTIVE if it
+ * is. `slot` and `token` may be NULL. */
+CK_RV operation_active(CK_SESSION_HANDLE h, enum op_kind kind, bool with_objects,
+                       struct session **s, struct slot **slot, struct token **token,
+                       struct operation **op);
+CK_RV operation_start(CK_SESSION_HANDLE h, enum op_kind kind, bool with_objects,
+                      struct session **s, struct slot **slot, struct token **token,
+                      struct operation **op);
 
 /* object.c */
 CK_RV objects_load(struct slot *slot, struct token *token);

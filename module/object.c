@@ -202,6 +202,7 @@ KYSO_EXPORT CK_RV
 C_FindObjectsInit(CK_SESSION_HANDLE hSession, CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulCount)
 {
 	struct session *s;
+	struct operation *op;
 	struct slot *slot;
 	struct token *token;
 	CK_RV rv;
@@ -211,18 +212,14 @@ C_FindObjectsInit(CK_SESSION_HANDLE hSession, CK_ATTRIBUTE_PTR pTemplate, CK_ULO
 	if (pTemplate == NULL && ulCount > 0)
 		return CKR_ARGUMENTS_BAD;
 	module_lock();
-	rv = session_get(hSession, &s, &slot, &token);
+	rv = operation_start(hSession, OP_FIND, false, &s, &slot, &token, &op);
 	if (rv != CKR_OK)
 		goto out;
-	if (s->find.kind != OP_NONE) {
-		rv = CKR_OPERATION_ACTIVE;
-		goto out;
-	}
 	rv = object_session(hSession, &s, &slot, &token);
 	if (rv != CKR_OK)
 		goto out;
-	s->find.found = calloc(token->object_count + 1, sizeof(CK_OBJECT_HANDLE));
-	if (s->find.found == NULL) {
+	op->found = calloc(token->object_count + 1, sizeof(CK_OBJECT_HANDLE));
+	if (op->found == NULL) {
 		rv = CKR_HOST_MEMORY;
 		goto out;
 	}
@@ -231,9 +228,9 @@ C_FindObjectsInit(CK_SESSION_HANDLE hSession, CK_ATTRIBUTE_PTR pTemplate, CK_ULO
 		if (obj->is_private && !token_logged_in(token))
 			continue;
 		if (attr_match(&obj->attrs, pTemplate, ulCount))
-			s->find.found[s->find.found_count++] = obj->handle;
+			op->found[op->found_count++] = obj->handle;
 	}
-	s->find.kind = OP_FIND;
+	op->kind = OP_FIND;
 out:
 	module_unlock();
 	log_debug("C_FindObjectsInit: 0x%lx", (unsigned long)rv);
@@ -245,6 +242,7 @@ C_FindObjects(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE_PTR phObject,
               CK_ULONG ulMaxObjectCount, CK_ULONG_PTR pulObjectCount)
 {
 	struct session *s;
+	struct operation *op;
 	CK_RV rv;
 
 	if (!module_ready())
@@ -252,16 +250,12 @@ C_FindObjects(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE_PTR phObject,
 	if (phObject == NULL || pulObjectCount == NULL)
 		return CKR_ARGUMENTS_BAD;
 	module_lock();
-	rv = session_get(hSession, &s, NULL, NULL);
+	rv = operation_active(hSession, OP_FIND, false, &s, NULL, NULL, &op);
 	if (rv != CKR_OK)
 		goto out;
-	if (s->find.kind != OP_FIND) {
-		rv = CKR_OPERATION_NOT_INITIALIZED;
-		goto out;
-	}
 	CK_ULONG n = 0;
-	while (n < ulMaxObjectCount && s->find.found_pos < s->find.found_count)
-		phObject[n++] = s->find.found[s->find.found_pos++];
+	while (n < ulMaxObjectCount && op->found_pos < op->found_count)
+		phObject[n++] = op->found[op->found_pos++];
 	*pulObjectCount = n;
 out:
 	module_unlock();
@@ -273,19 +267,16 @@ KYSO_EXPORT CK_RV
 C_FindObjectsFinal(CK_SESSION_HANDLE hSession)
 {
 	struct session *s;
+	struct operation *op;
 	CK_RV rv;
 
 	if (!module_ready())
 		return CKR_CRYPTOKI_NOT_INITIALIZED;
 	module_lock();
-	rv = session_get(hSession, &s, NULL, NULL);
+	rv = operation_active(hSession, OP_FIND, false, &s, NULL, NULL, &op);
 	if (rv != CKR_OK)
 		goto out;
-	if (s->find.kind != OP_FIND) {
-		rv = CKR_OPERATION_NOT_INITIALIZED;
-		goto out;
-	}
-	operation_reset(&s->find);
+	operation_reset(op);
 out:
 	module_unlock();
 	log_debug("C_FindObjectsFinal: 0x%lx", (unsigned long)rv);

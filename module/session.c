@@ -21,6 +21,59 @@ operation_reset(struct operation *op)
 	memset(op, 0, sizeof(*op));
 }
 
+static struct operation *
+session_operation(struct session *s, enum op_kind kind)
+{
+	switch (kind) {
+	case OP_FIND:
+		return &s->find;
+	case OP_SIGN:
+		return &s->sign;
+	case OP_VERIFY:
+		return &s->verify;
+	case OP_DIGEST:
+		return &s->digest;
+	case OP_DECRYPT:
+		return &s->decrypt;
+	default:
+		return NULL;
+	}
+}
+
+static CK_RV
+operation_session(CK_SESSION_HANDLE h, enum op_kind kind, bool with_objects,
+                  struct session **s, struct slot **slot, struct token **token,
+                  struct operation **op)
+{
+	CK_RV rv = with_objects ? object_session(h, s, slot, token) :
+	                          session_get(h, s, slot, token);
+	if (rv == CKR_OK)
+		*op = session_operation(*s, kind);
+	return rv;
+}
+
+CK_RV
+operation_active(CK_SESSION_HANDLE h, enum op_kind kind, bool with_objects,
+                 struct session **s, struct slot **slot, struct token **token,
+                 struct operation **op)
+{
+	CK_RV rv = operation_session(h, kind, with_objects, s, slot, token, op);
+	if (rv == CKR_OK && (*op)->kind != kind)
+		rv = CKR_OPERATION_NOT_INITIALIZED;
+	return rv;
+}
+
+CK_RV
+operation_start(CK_SESSION_HANDLE h, enum op_kind kind, bool with_objects,
+                struct session **s, struct slot **slot, struct token **token,
+                struct operation **op)
+{
+	CK_RV rv = operation_session(h, kind, with_objects, s, slot, token, op);
+	if (rv == CKR_OK && (*op)->kind != OP_NONE)
+		rv = CKR_OPERATION_ACTIVE;
+	return rv;
+}
+
 static void
 session_free(struct session *s)
 {

@@ -187,6 +187,7 @@ KYSO_EXPORT CK_RV
 C_SignInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hKey)
 {
 	struct session *s;
+	struct operation *op;
 	struct slot *slot;
 	struct token *token;
 	CK_RV rv;
@@ -196,20 +197,16 @@ C_SignInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HA
 	if (pMechanism == NULL)
 		return CKR_ARGUMENTS_BAD;
 	module_lock();
-	rv = object_session(hSession, &s, &slot, &token);
+	rv = operation_start(hSession, OP_SIGN, true, &s, &slot, &token, &op);
 	if (rv != CKR_OK)
 		goto out;
-	if (s->sign.kind != OP_NONE) {
-		rv = CKR_OPERATION_ACTIVE;
-		goto out;
-	}
 	if (token->card.driver->sign == NULL) {
 		rv = CKR_FUNCTION_NOT_SUPPORTED;
 		goto out;
 	}
-	rv = op_init(slot, token, &s->sign, OP_SIGN, pMechanism, hKey);
+	rv = op_init(slot, token, op, OP_SIGN, pMechanism, hKey);
 	if (rv != CKR_OK)
-		operation_reset(&s->sign);
+		operation_reset(op);
 out:
 	module_unlock();
 	log_debug("C_SignInit(mech=0x%lx): 0x%lx", pMechanism ? (unsigned long)pMechanism->mechanism : 0UL,
@@ -222,6 +219,7 @@ C_Sign(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData, CK_ULONG ulDataLen,
        CK_BYTE_PTR pSignature, CK_ULONG_PTR pulSignatureLen)
 {
 	struct session *s;
+	struct operation *op;
 	struct slot *slot;
 	struct token *token;
 	CK_RV rv;
@@ -231,21 +229,17 @@ C_Sign(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData, CK_ULONG ulDataLen,
 	if ((pData == NULL && ulDataLen > 0) || pulSignatureLen == NULL)
 		return CKR_ARGUMENTS_BAD;
 	module_lock();
-	rv = object_session(hSession, &s, &slot, &token);
+	rv = operation_active(hSession, OP_SIGN, true, &s, &slot, &token, &op);
 	if (rv != CKR_OK)
 		goto out;
-	if (s->sign.kind != OP_SIGN) {
-		rv = CKR_OPERATION_NOT_INITIALIZED;
-		goto out;
-	}
-	if (s->sign.multipart) {
+	if (op->multipart) {
 		rv = CKR_OPERATION_ACTIVE;
 		goto out;
 	}
-	if (pSignature != NULL && *pulSignatureLen >= s->sign.out_len) {
-		rv = op_update(&s->sign, pData, ulDataLen);
+	if (pSignature != NULL && *pulSignatureLen >= op->out_len) {
+		rv = op_update(op, pData, ulDataLen);
 		if (rv != CKR_OK) {
-			operation_reset(&s->sign);
+			operation_reset(op);
 			goto out;
 		}
 	}
@@ -260,6 +254,7 @@ KYSO_EXPORT CK_RV
 C_SignUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart, CK_ULONG ulPartLen)
 {
 	struct session *s;
+	struct operation *op;
 	CK_RV rv;
 
 	if (!module_ready())
@@ -267,16 +262,12 @@ C_SignUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart, CK_ULONG ulPartLen)
 	if (pPart == NULL && ulPartLen > 0)
 		return CKR_ARGUMENTS_BAD;
 	module_lock();
-	rv = session_get(hSession, &s, NULL, NULL);
+	rv = operation_active(hSession, OP_SIGN, false, &s, NULL, NULL, &op);
 	if (rv != CKR_OK)
 		goto out;
-	if (s->sign.kind != OP_SIGN) {
-		rv = CKR_OPERATION_NOT_INITIALIZED;
-		goto out;
-	}
-	rv = op_update(&s->sign, pPart, ulPartLen);
+	rv = op_update(op, pPart, ulPartLen);
 	if (rv != CKR_OK)
-		operation_reset(&s->sign);
+		operation_reset(op);
 out:
 	module_unlock();
 	log_debug("C_SignUpdate: 0x%lx", (unsigned long)rv);
@@ -287,6 +278,7 @@ KYSO_EXPORT CK_RV
 C_SignFinal(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pSignature, CK_ULONG_PTR pulSignatureLen)
 {
 	struct session *s;
+	struct operation *op;
 	struct slot *slot;
 	struct token *token;
 	CK_RV rv;
@@ -296,13 +288,9 @@ C_SignFinal(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pSignature, CK_ULONG_PTR pul
 	if (pulSignatureLen == NULL)
 		return CKR_ARGUMENTS_BAD;
 	module_lock();
-	rv = object_session(hSession, &s, &slot, &token);
+	rv = operation_active(hSession, OP_SIGN, true, &s, &slot, &token, &op);
 	if (rv != CKR_OK)
 		goto out;
-	if (s->sign.kind != OP_SIGN) {
-		rv = CKR_OPERATION_NOT_INITIALIZED;
-		goto out;
-	}
 	rv = sign_finish(slot, token, s, pSignature, pulSignatureLen);
 out:
 	module_unlock();
@@ -448,6 +436,7 @@ KYSO_EXPORT CK_RV
 C_VerifyInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hKey)
 {
 	struct session *s;
+	struct operation *op;
 	struct slot *slot;
 	struct token *token;
 	CK_RV rv;
@@ -457,16 +446,12 @@ C_VerifyInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_
 	if (pMechanism == NULL)
 		return CKR_ARGUMENTS_BAD;
 	module_lock();
-	rv = object_session(hSession, &s, &slot, &token);
+	rv = operation_start(hSession, OP_VERIFY, true, &s, &slot, &token, &op);
 	if (rv != CKR_OK)
 		goto out;
-	if (s->verify.kind != OP_NONE) {
-		rv = CKR_OPERATION_ACTIVE;
-		goto out;
-	}
-	rv = op_init(slot, token, &s->verify, OP_VERIFY, pMechanism, hKey);
+	rv = op_init(slot, token, op, OP_VERIFY, pMechanism, hKey);
 	if (rv != CKR_OK)
-		operation_reset(&s->verify);
+		operation_reset(op);
 out:
 	module_unlock();
 	log_debug("C_VerifyInit: 0x%lx", (unsigned long)rv);
@@ -478,6 +463,7 @@ C_Verify(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData, CK_ULONG ulDataLen,
          CK_BYTE_PTR pSignature, CK_ULONG ulSignatureLen)
 {
 	struct session *s;
+	struct operation *op;
 	CK_RV rv;
 
 	if (!module_ready())
@@ -485,18 +471,14 @@ C_Verify(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData, CK_ULONG ulDataLen,
 	if ((pData == NULL && ulDataLen > 0) || pSignature == NULL)
 		return CKR_ARGUMENTS_BAD;
 	module_lock();
-	rv = session_get(hSession, &s, NULL, NULL);
+	rv = operation_active(hSession, OP_VERIFY, false, &s, NULL, NULL, &op);
 	if (rv != CKR_OK)
 		goto out;
-	if (s->verify.kind != OP_VERIFY) {
-		rv = CKR_OPERATION_NOT_INITIALIZED;
-		goto out;
-	}
-	rv = op_update(&s->verify, pData, ulDataLen);
+	rv = op_update(op, pData, ulDataLen);
 	if (rv == CKR_OK)
-		rv = verify_finish(&s->verify, pSignature, ulSignatureLen);
+		rv = verify_finish(op, pSignature, ulSignatureLen);
 	else
-		operation_reset(&s->verify);
+		operation_reset(op);
 out:
 	module_unlock();
 	log_debug("C_Verify: 0x%lx", (unsigned long)rv);
@@ -507,6 +489,7 @@ KYSO_EXPORT CK_RV
 C_VerifyUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart, CK_ULONG ulPartLen)
 {
 	struct session *s;
+	struct operation *op;
 	CK_RV rv;
 
 	if (!module_ready())
@@ -514,16 +497,12 @@ C_VerifyUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart, CK_ULONG ulPartLen
 	if (pPart == NULL && ulPartLen > 0)
 		return CKR_ARGUMENTS_BAD;
 	module_lock();
-	rv = session_get(hSession, &s, NULL, NULL);
+	rv = operation_active(hSession, OP_VERIFY, false, &s, NULL, NULL, &op);
 	if (rv != CKR_OK)
 		goto out;
-	if (s->verify.kind != OP_VERIFY) {
-		rv = CKR_OPERATION_NOT_INITIALIZED;
-		goto out;
-	}
-	rv = op_update(&s->verify, pPart, ulPartLen);
+	rv = op_update(op, pPart, ulPartLen);
 	if (rv != CKR_OK)
-		operation_reset(&s->verify);
+		operation_reset(op);
 out:
 	module_unlock();
 	log_debug("C_VerifyUpdate: 0x%lx", (unsigned long)rv);
@@ -534,6 +513,7 @@ KYSO_EXPORT CK_RV
 C_VerifyFinal(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pSignature, CK_ULONG ulSignatureLen)
 {
 	struct session *s;
+	struct operation *op;
 	CK_RV rv;
 
 	if (!module_ready())
@@ -541,14 +521,10 @@ C_VerifyFinal(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pSignature, CK_ULONG ulSig
 	if (pSignature == NULL)
 		return CKR_ARGUMENTS_BAD;
 	module_lock();
-	rv = session_get(hSession, &s, NULL, NULL);
+	rv = operation_active(hSession, OP_VERIFY, false, &s, NULL, NULL, &op);
 	if (rv != CKR_OK)
 		goto out;
-	if (s->verify.kind != OP_VERIFY) {
-		rv = CKR_OPERATION_NOT_INITIALIZED;
-		goto out;
-	}
-	rv = verify_finish(&s->verify, pSignature, ulSignatureLen);
+	rv = verify_finish(op, pSignature, ulSignatureLen);
 out:
 	module_unlock();
 	log_debug("C_VerifyFinal: 0x%lx", (unsigned long)rv);
