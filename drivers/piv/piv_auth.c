@@ -157,7 +157,7 @@ piv_pin_flags(const struct piv_data *d)
 	return piv_counter_flags(d->pin_tries_left, d->pin_tries_max, d->pin_count_low,
 	                         CKF_USER_PIN_LOCKED, CKF_USER_PIN_FINAL_TRY,
 	                         CKF_USER_PIN_COUNT_LOW) |
-	       piv_counter_flags(d->puk_tries_left, d->puk_tries_max, false,
+	       piv_counter_flags(d->puk_tries_left, d->puk_tries_max, d->puk_count_low,
 	                         CKF_SO_PIN_LOCKED, CKF_SO_PIN_FINAL_TRY,
 	                         CKF_SO_PIN_COUNT_LOW);
 }
@@ -283,14 +283,18 @@ piv_change_pin(struct card *card, enum drv_user user, const uint8_t *old_pin,
 	rv = piv_pin_sw(sw, so ? &d->puk_tries_left : &d->pin_tries_left);
 	if (rv == CKR_OK && so) {
 		piv_counter_reset(&d->puk_tries_left, d->puk_tries_max);
+		d->puk_count_low = false;
 		/* An SO who changed the PUK keeps the new one for C_InitPIN. */
 		if (d->puk_held)
 			memcpy(d->puk, new_block, sizeof(d->puk));
 	} else if (rv == CKR_OK) {
 		piv_counter_reset(&d->pin_tries_left, d->pin_tries_max);
 		d->pin_count_low = false;
-	} else if (rv == CKR_PIN_INCORRECT && !so) {
-		d->pin_count_low = true;
+	} else if (rv == CKR_PIN_INCORRECT) {
+		if (so)
+			d->puk_count_low = true;
+		else
+			d->pin_count_low = true;
 	}
 out:
 	OPENSSL_cleanse(old_block, sizeof(old_block));
@@ -329,7 +333,10 @@ piv_init_pin(struct card *card, const uint8_t *pin, size_t len)
 		piv_counter_reset(&d->puk_tries_left, d->puk_tries_max);
 		piv_counter_reset(&d->pin_tries_left, d->pin_tries_max);
 		d->pin_count_low = false;
+		d->puk_count_low = false;
 		d->pin_verified = false;
+	} else if (rv == CKR_PIN_INCORRECT) {
+		d->puk_count_low = true;
 	}
 out:
 	OPENSSL_cleanse(block, sizeof(block));

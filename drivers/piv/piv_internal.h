@@ -162,6 +162,7 @@ struct piv_data {
 	int pin_tries_left;
 	int pin_tries_max;
 	bool pin_count_low;		/* a wrong PIN since the last good one */
+	bool puk_count_low;		/* a wrong PUK since the last good one */
 	bool pin_verified;
 	int puk_tries_left;
 	int puk_tries_max;
