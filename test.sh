@@ -12,13 +12,13 @@ cd "$(dirname "$0")"
 tests/install-deps.sh test
 
 if [ ! -f build/build.ninja ]; then
-	meson setup build >/dev/null
+	meson setup build
 fi
 ninja -C build
 
 if [ ! -f build-san/build.ninja ]; then
 	meson setup build-san -Db_sanitize=address,undefined -Db_lundef=false \
-		-Dbuildtype=debug >/dev/null
+		-Dbuildtype=debug
 fi
 ninja -C build-san
 
