@@ -16,9 +16,6 @@ decrypt_on_card(struct slot *slot, struct token *token, struct operation *op,
 
 	if (op->needs_context_login && !op->context_login)
 		return CKR_USER_NOT_LOGGED_IN;
-	struct object *key = object_get(token, op->key);
-	if (key == NULL)
-		return token_logged_in(token) ? CKR_KEY_HANDLE_INVALID : CKR_USER_NOT_LOGGED_IN;
 	if (token->card.driver->decrypt == NULL)
 		return CKR_FUNCTION_NOT_SUPPORTED;
 	if (in_len != op->out_len)
@@ -27,7 +24,12 @@ decrypt_on_card(struct slot *slot, struct token *token, struct operation *op,
 	rv = token_begin(slot);
 	if (rv != CKR_OK)
 		return rv;
-	rv = token->card.driver->decrypt(&token->card, key->key_ref, &mech, in, in_len, out);
+	/* Taken after token_begin(), which may have read the objects again. */
+	struct object *key = object_get(token, op->key);
+	if (key == NULL)
+		rv = object_hidden(token, op->key) ? CKR_USER_NOT_LOGGED_IN : CKR_KEY_HANDLE_INVALID;
+	else
+		rv = token->card.driver->decrypt(&token->card, key->key_ref, &mech, in, in_len, out);
 	token_end(slot, rv);
 	op->context_login = false;
 	return rv;
@@ -286,10 +288,13 @@ C_DeriveKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_H
 		rv = CKR_FUNCTION_NOT_SUPPORTED;
 		goto out;
 	}
+	/* The key's reference, not the object: token_begin() may read the
+	 * objects again. */
+	uint32_t key_ref = key.obj->key_ref;
 	rv = token_begin(slot);
 	if (rv != CKR_OK)
 		goto out;
-	rv = token->card.driver->derive(&token->card, key.obj->key_ref, pMechanism, &secret);
+	rv = token->card.driver->derive(&token->card, key_ref, pMechanism, &secret);
 	token_end(slot, rv);
 	if (rv == CKR_OK && slot->token != NULL)
 		rv = secret_key_create(slot->token, s, &secret, pTemplate, ulAttributeCount, phKey);

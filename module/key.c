@@ -60,9 +60,16 @@ key_for_operation(struct slot *slot, struct token *token, CK_OBJECT_HANDLE h,
 	CK_RV rv;
 
 	memset(key, 0, sizeof(*key));
+	/* The mechanism first: asking the driver may read the objects again
+	 * (after a card reset), which would move the object. */
+	rv = mechanism_info(slot, token, mech->mechanism, &info);
+	if (rv != CKR_OK)
+		return rv;
 	struct object *obj = object_get(token, h);
 	if (obj == NULL)
-		return CKR_KEY_HANDLE_INVALID;
+		/* A key the application found while logged in, and the login is
+		 * gone (a card reset by another program logs everyone out). */
+		return object_hidden(token, h) ? CKR_USER_NOT_LOGGED_IN : CKR_KEY_HANDLE_INVALID;
 	if (!attr_get_ulong(&obj->attrs, CKA_CLASS, &obj_class) ||
 	    !attr_get_ulong(&obj->attrs, CKA_KEY_TYPE, &key_type))
 		return CKR_KEY_HANDLE_INVALID;
@@ -71,9 +78,6 @@ key_for_operation(struct slot *slot, struct token *token, CK_OBJECT_HANDLE h,
 	attr_get_bool(&obj->attrs, usage, &allowed);
 	if (!allowed)
 		return CKR_KEY_FUNCTION_NOT_PERMITTED;
-	rv = mechanism_info(slot, token, mech->mechanism, &info);
-	if (rv != CKR_OK)
-		return rv;
 	if (!(info.flags & mech_flag))
 		return CKR_MECHANISM_INVALID;
 	if (mechanism_key_type(mech->mechanism) != key_type)

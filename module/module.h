@@ -132,7 +132,9 @@ struct slot *slot_find(CK_SLOT_ID id);
 CK_RV slot_token(struct slot *slot, struct token **token);
 void slot_drop_token(struct slot *slot);
 void slots_free(void);
-/* Wrap a driver call in a card transaction; a removed card drops the token. */
+/* Wrap a driver call in a card transaction; a removed card drops the token.
+ * After a card reset, token_begin() reads the objects again: callers take
+ * object pointers only after it. */
 CK_RV token_begin(struct slot *slot);
 void token_end(struct slot *slot, CK_RV rv);
 void pad_string(CK_UTF8CHAR *dst, size_t len, const char *src);
@@ -167,6 +169,8 @@ void objects_free(struct token *token);
 void objects_drop_session(struct token *token, CK_SESSION_HANDLE owner);
 /* A visible object of this token (honours login state), or NULL. */
 struct object *object_get(struct token *token, CK_OBJECT_HANDLE h);
+/* A private object that object_get() hides because nobody is logged in. */
+bool object_hidden(const struct token *token, CK_OBJECT_HANDLE h);
 CK_RV object_add_session(struct token *token, CK_SESSION_HANDLE owner,
                          struct attr_list *attrs, CK_OBJECT_HANDLE *out);
 bool token_logged_in(const struct token *token);

@@ -167,6 +167,15 @@ object_get(struct token *token, CK_OBJECT_HANDLE h)
 	return NULL;
 }
 
+bool
+object_hidden(const struct token *token, CK_OBJECT_HANDLE h)
+{
+	for (size_t i = 0; i < token->object_count; i++)
+		if (token->objects[i].handle == h)
+			return token->objects[i].is_private && !token_logged_in(token);
+	return false;
+}
+
 CK_RV
 object_add_session(struct token *token, CK_SESSION_HANDLE owner,
                    struct attr_list *attrs, CK_OBJECT_HANDLE *out)
@@ -558,11 +567,17 @@ C_DestroyObject(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject)
 		rv = CKR_ACTION_PROHIBITED;
 		goto out;
 	}
-	struct drv_object dobj = { obj->attrs, obj->key_ref };
 	rv = token_begin(slot);
 	if (rv != CKR_OK)
 		goto out;
-	rv = token->card.driver->destroy_object(&token->card, &dobj);
+	/* Again: token_begin() may have read the objects anew. */
+	obj = object_get(token, hObject);
+	if (obj == NULL) {
+		rv = CKR_OBJECT_HANDLE_INVALID;
+	} else {
+		struct drv_object dobj = { obj->attrs, obj->key_ref };
+		rv = token->card.driver->destroy_object(&token->card, &dobj);
+	}
 	token_end(slot, rv);
 	if (rv == CKR_OK && slot->token != NULL)
 		rv = objects_reload(slot, slot->token);

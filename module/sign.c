@@ -153,13 +153,6 @@ sign_finish(struct slot *slot, struct token *token, struct session *s,
 		rv = CKR_USER_NOT_LOGGED_IN;
 		goto out;
 	}
-	struct object *key = object_get(token, op->key);
-	if (key == NULL) {
-		/* A private key hides when the login is gone (a card reset by
-		 * another program logs everyone out). */
-		rv = token_logged_in(token) ? CKR_KEY_HANDLE_INVALID : CKR_USER_NOT_LOGGED_IN;
-		goto out;
-	}
 	rv = op_raw_input(op, &in, &raw);
 	if (rv != CKR_OK)
 		goto out;
@@ -167,7 +160,13 @@ sign_finish(struct slot *slot, struct token *token, struct session *s,
 	rv = token_begin(slot);
 	if (rv != CKR_OK)
 		goto out;
-	rv = token->card.driver->sign(&token->card, key->key_ref, &mech, in.data, in.len, &sig);
+	/* Taken after token_begin(), which may have read the objects again. */
+	struct object *key = object_get(token, op->key);
+	if (key == NULL)
+		rv = object_hidden(token, op->key) ? CKR_USER_NOT_LOGGED_IN : CKR_KEY_HANDLE_INVALID;
+	else
+		rv = token->card.driver->sign(&token->card, key->key_ref, &mech, in.data,
+		                              in.len, &sig);
 	token_end(slot, rv);
 	if (rv != CKR_OK)
 		goto out;

@@ -425,7 +425,9 @@ C_WaitForSlotEvent(CK_FLAGS flags, CK_SLOT_ID_PTR pSlot, CK_VOID_PTR pReserved)
 			break;
 		}
 	}
-	module_unlock();
+	/* Logged before the unlock: once C_Finalize sees no waiter it closes
+	 * the log, and this thread must not touch module state after that. */
 	log_debug("C_WaitForSlotEvent: 0x%lx", (unsigned long)rv);
+	module_unlock();
 	return rv;
 }
