@@ -314,4 +314,19 @@ const struct driver piv_driver = {
 	.generate_key_pair = piv_generate_key_pair,
 	.create_object = piv_create_object,
 	.destroy_object = piv_destroy_object,
+	/* The kyso tool's hooks (piv_admin.c). */
+	.key_slots = piv_key_slots,
+	.key_slot_count = PIV_SLOT_COUNT,
+	/* The YubiKey factory values; SP 800-73-4 sets none. */
+	.default_pin = "123456",
+	.default_so_pin = "12345678",
+	/* SP 800-73-4 pt 2, 2.4.3 asks for digits; YubiKeys take any
+	 * printable ASCII, which is what kyso lets users set. */
+	.pin_chars = DRV_PIN_CHARS_ASCII,
+	.pin_is_default = piv_pin_is_default,
+	.set_admin_key = piv_set_admin_key,
+	.change_admin_key = piv_change_admin_key,
+	.import_key = piv_import_key,
+	.set_public_key = piv_set_public_key,
+	.factory_reset = piv_factory_reset,
 };

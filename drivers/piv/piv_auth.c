@@ -406,7 +406,11 @@ piv_mgmt_key(struct card *card, struct piv_data *d, uint8_t key[PIV_MGMT_KEY_MAX
 
 	if (hex == NULL || hex[0] == '\0')
 		hex = config_get("piv_management_key");
-	if (hex != NULL && hex[0] != '\0') {
+	if (d->admin_key_len > 0) {
+		/* Given by the kyso tool (piv_admin.c): it wins. */
+		memcpy(key, d->admin_key, d->admin_key_len);
+		*key_len = d->admin_key_len;
+	} else if (hex != NULL && hex[0] != '\0') {
 		parsed = OPENSSL_hexstr2buf(hex, &n);
 		if (parsed == NULL || (n != 16 && n != 24 && n != 32)) {
 			log_debug("piv: the management key must be 16, 24 or 32 bytes in hex");

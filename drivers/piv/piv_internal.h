@@ -175,6 +175,11 @@ struct piv_data {
 
 	/* Management key algorithm the card reported (GET METADATA 9B). */
 	uint8_t mgmt_alg;
+
+	/* The management key the kyso tool gave (set_admin_key), used before
+	 * the configured one; admin_key_len 0: none. */
+	uint8_t admin_key[32];
+	size_t admin_key_len;
 };
 
 /* piv.c */
@@ -256,6 +261,16 @@ CK_RV piv_decrypt(struct card *card, uint32_t key_ref, const CK_MECHANISM *mech,
                   const uint8_t *in, size_t in_len, struct buf *out);
 CK_RV piv_derive(struct card *card, uint32_t key_ref, const CK_MECHANISM *mech,
                  struct buf *secret);
+
+/* piv_admin.c: the hooks only the kyso tool uses (issue 5). */
+extern const struct drv_key_slot piv_key_slots[PIV_SLOT_COUNT];
+CK_RV piv_pin_is_default(struct card *card, enum drv_user user, bool *is_default);
+CK_RV piv_set_admin_key(struct card *card, const uint8_t *key, size_t len);
+CK_RV piv_change_admin_key(struct card *card, const uint8_t *key, size_t len);
+CK_RV piv_import_key(struct card *card, const CK_ATTRIBUTE *tmpl, CK_ULONG count);
+CK_RV piv_set_public_key(struct card *card, const uint8_t *id, size_t id_len,
+                         const uint8_t *spki, size_t spki_len);
+CK_RV piv_factory_reset(struct card *card);
 
 /* piv_write.c */
 CK_RV piv_generate_key_pair(struct card *card, const CK_MECHANISM *mech,
