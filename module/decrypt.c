@@ -31,7 +31,9 @@ decrypt_on_card(struct slot *slot, struct token *token, struct operation *op,
 	else
 		rv = token->card.driver->decrypt(&token->card, key->key_ref, &mech, in, in_len, out);
 	token_end(slot, rv);
-	op->context_login = false;
+	/* A card pulled out took the session, and `op`, with its token. */
+	if (slot->token != NULL)
+		op->context_login = false;
 	return rv;
 }
 
@@ -78,7 +80,9 @@ C_DecryptInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT
 	if (rv != CKR_OK)
 		goto out;
 	rv = decrypt_init(slot, token, op, pMechanism, hKey, CKA_DECRYPT);
-	if (rv != CKR_OK)
+	/* Asking the driver for its mechanisms may find the card pulled out:
+	 * the token then took the session, and `op`, with it. */
+	if (rv != CKR_OK && slot->token != NULL)
 		operation_reset(op);
 out:
 	module_unlock();
@@ -108,7 +112,10 @@ decrypt_finish(struct slot *slot, struct token *token, struct operation *op,
 	if (rv == CKR_BUFFER_TOO_SMALL || out == NULL)
 		return rv;
 done:
-	operation_reset(op);
+	/* Unless the card was pulled out: the session and `op` went with
+	 * the token (slot_drop_token()). */
+	if (slot->token != NULL)
+		operation_reset(op);
 	return rv;
 }
 

@@ -178,7 +178,10 @@ sign_finish(struct slot *slot, struct token *token, struct session *s,
 out:
 	buf_free(&in);
 	buf_free(&sig);
-	operation_reset(op);
+	/* A card pulled out during the transaction took the token and its
+	 * sessions with it (slot_drop_token()): `op` is freed memory then. */
+	if (slot->token != NULL)
+		operation_reset(op);
 	return rv;
 }
 
@@ -204,7 +207,9 @@ C_SignInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HA
 		goto out;
 	}
 	rv = op_init(slot, token, op, OP_SIGN, pMechanism, hKey);
-	if (rv != CKR_OK)
+	/* Asking the driver for its mechanisms may find the card pulled out:
+	 * the token then took the session, and `op`, with it. */
+	if (rv != CKR_OK && slot->token != NULL)
 		operation_reset(op);
 out:
 	module_unlock();
@@ -449,7 +454,8 @@ C_VerifyInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_
 	if (rv != CKR_OK)
 		goto out;
 	rv = op_init(slot, token, op, OP_VERIFY, pMechanism, hKey);
-	if (rv != CKR_OK)
+	/* As in C_SignInit: a pulled card took `op` with its session. */
+	if (rv != CKR_OK && slot->token != NULL)
 		operation_reset(op);
 out:
 	module_unlock();

@@ -245,6 +245,16 @@ token_end(struct slot *slot, CK_RV rv)
 	if (slot->token == NULL)
 		return;
 	card_end(&slot->token->card);
+	if (rv == CKR_USER_NOT_LOGGED_IN && slot->token->login_user != CK_NO_USER) {
+		/* The card says its PIN is not verified although we logged in:
+		 * another program logged it out (a PIV card's PIN status is one
+		 * for all programs, SP 800-73-4 pt 2, 3.2.1). Believe the card,
+		 * so that the application's next C_Login sends the PIN again
+		 * instead of failing with CKR_USER_ALREADY_LOGGED_IN. The PIN is
+		 * not sent on its behalf. */
+		log_debug("slot %lu: the card lost our login", (unsigned long)slot->id);
+		slot->token->login_user = CK_NO_USER;
+	}
 	if (rv == CKR_DEVICE_REMOVED)
 		slot_drop_token(slot);
 }

@@ -16,9 +16,15 @@
 #define PCSC_MAX_READERS 32
 /* How often a wait with no pcscd looks for one coming back. */
 #define PCSC_NO_SERVICE_POLL_MS 250
+/* After a failed transmit, how long to give pcscd to notice that the card
+ * was pulled: it polls a reader without interrupts every 400 ms
+ * (pcsc-lite's PCSCLITE_STATUS_POLL_RATE). */
+#define PCSC_REMOVAL_GRACE_MS 1000
+#define PCSC_REMOVAL_POLL_MS 50
 
 struct pcsc_ctx {
 	pthread_mutex_t lock;	/* guards `context` against pcsc_cancel() */
+	pthread_mutex_t wait_lock;	/* one pcsc_wait() at a time */
 	SCARDCONTEXT context;
 	bool valid;
 	atomic_bool cancelled;
@@ -104,6 +110,7 @@ pcsc_open(struct pcsc_ctx **out)
 	if (ctx == NULL)
 		return CKR_HOST_MEMORY;
 	pthread_mutex_init(&ctx->lock, NULL);
+	pthread_mutex_init(&ctx->wait_lock, NULL);
 	atomic_init(&ctx->cancelled, false);
 	*out = ctx;
 	return CKR_OK;
@@ -118,6 +125,7 @@ pcsc_close(struct pcsc_ctx *ctx)
 	pcsc_drop_locked(ctx);
 	pthread_mutex_unlock(&ctx->lock);
 	pthread_mutex_destroy(&ctx->lock);
+	pthread_mutex_destroy(&ctx->wait_lock);
 	free(ctx);
 }
 
@@ -229,9 +237,10 @@ sleep_ms(long ms)
 	nanosleep(&ts, NULL);
 }
 
-CK_RV
-pcsc_wait(struct pcsc_ctx *ctx, const struct pcsc_reader *known, size_t count,
-          long timeout_ms)
+/* pcsc_wait() for the thread whose turn it is. */
+static CK_RV
+pcsc_wait_one(struct pcsc_ctx *ctx, const struct pcsc_reader *known, size_t count,
+              long timeout_ms)
 {
 	SCARD_READERSTATE states[PCSC_MAX_READERS + 1];
 	size_t n = 0;
@@ -301,6 +310,39 @@ pcsc_wait(struct pcsc_ctx *ctx, const struct pcsc_reader *known, size_t count,
 	return rv;
 }
 
+/* A PC/SC context belongs to one thread at a time, SCardCancel excepted, and
+ * pcsc-lite 1.9.9 punishes a second caller hard: SCardGetStatusChange on a
+ * context already waiting blocks on that context's lock while it holds the
+ * library's global lock (winscard_clnt.c, SCardGetAndLockContext), so every
+ * PC/SC call of the process, SCardCancel included, hangs until a reader
+ * event. Threads in C_WaitForSlotEvent therefore take turns here: the one
+ * inside is woken by pcsc_cancel(), and C_Finalize cancels until all have
+ * left. The turn does not count against a finite timeout beyond it. */
+CK_RV
+pcsc_wait(struct pcsc_ctx *ctx, const struct pcsc_reader *known, size_t count,
+          long timeout_ms)
+{
+	CK_RV rv;
+
+	if (timeout_ms < 0) {
+		pthread_mutex_lock(&ctx->wait_lock);
+	} else {
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += timeout_ms / 1000;
+		until.tv_nsec += (timeout_ms % 1000) * 1000000L;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		if (pthread_mutex_timedlock(&ctx->wait_lock, &until) != 0)
+			return CKR_NO_EVENT;
+	}
+	rv = pcsc_wait_one(ctx, known, count, timeout_ms);
+	pthread_mutex_unlock(&ctx->wait_lock);
+	return rv;
+}
+
 void
 pcsc_cancel(struct pcsc_ctx *ctx)
 {
@@ -325,6 +367,36 @@ pcsc_reconnect(struct pcsc_card *pc)
 	return CKR_OK;
 }
 
+/* A card pulled in the middle of an exchange fails it with
+ * SCARD_E_NOT_TRANSACTED (the reader driver lost the card), or, with some
+ * reader drivers (vpcd), "succeeds" with an empty response; pcscd marks the
+ * card absent only at its next presence poll. Ask until then, so that the
+ * caller gets CKR_DEVICE_REMOVED for a pulled card (and drops the token
+ * now) and CKR_DEVICE_ERROR only for a card that is there and failed. */
+static bool
+pcsc_card_left(struct pcsc_card *pc)
+{
+	long waited = 0;
+	bool left = false;
+
+	for (;;) {
+		uint8_t atr[MAX_ATR_SIZE];
+		DWORD state = 0, proto = 0, atr_len = sizeof(atr);
+		LONG rc = SCardStatus(pc->handle, NULL, NULL, &state, &proto, atr,
+		                      &atr_len);
+
+		if (pcsc_card_gone(rc) || (rc == SCARD_S_SUCCESS && (state & SCARD_ABSENT))) {
+			left = true;
+			break;
+		}
+		if (rc != SCARD_S_SUCCESS || waited >= PCSC_REMOVAL_GRACE_MS)
+			break;
+		sleep_ms(PCSC_REMOVAL_POLL_MS);
+		waited += PCSC_REMOVAL_POLL_MS;
+	}
+	return left;
+}
+
 static CK_RV
 pcsc_transmit(void *ctx, const uint8_t *cmd, size_t cmd_len, uint8_t *rsp,
               size_t *rsp_len)
@@ -344,7 +416,16 @@ pcsc_transmit(void *ctx, const uint8_t *cmd, size_t cmd_len, uint8_t *rsp,
 	}
 	if (rc != SCARD_S_SUCCESS) {
 		log_debug("pcsc: SCardTransmit failed (0x%08lX)", (unsigned long)rc);
+		if (!pcsc_card_gone(rc) && rc != SCARD_E_NO_MEMORY && pcsc_card_left(pc)) {
+			log_debug("pcsc: the card was pulled during the exchange");
+			return CKR_DEVICE_REMOVED;
+		}
 		return pcsc_rc_to_rv(rc);
+	}
+	/* Not even a status word: the card answered nothing at all. */
+	if (len == 0 && pcsc_card_left(pc)) {
+		log_debug("pcsc: the card was pulled during the exchange");
+		return CKR_DEVICE_REMOVED;
 	}
 	*rsp_len = len;
 	return CKR_OK;
