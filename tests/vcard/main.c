@@ -10,10 +10,12 @@
  * out long responses in 61xx pieces through GET RESPONSE. Card types see
  * whole commands only. */
 #include "tests/vcard/vcard.h"
+#include "tests/vcard/chaos.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -70,6 +72,9 @@ struct vcard {
 	struct buf pending_data;
 	size_t pending_off;
 	uint16_t pending_sw;
+
+	/* --chaos: the hostile layer between the card and vpcd, or NULL. */
+	struct chaos *chaos;
 };
 
 static const struct vcard_type *const vcard_types[] = {
@@ -170,6 +175,19 @@ now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Stay silent for `ms` (chaos stall), waking only to quit. Returns true
+ * when asked to quit. */
+static bool
+signals_sleep(const struct vcard *vc, unsigned ms)
+{
+	long long deadline = now_ms() + ms;
+	bool quit = false;
+
+	while (!quit && now_ms() < deadline)
+		quit = signals_wait(vc, (int)(deadline - now_ms()));
+	return quit;
 }
 
 static int
@@ -584,7 +602,17 @@ vcard_message(struct vcard *vc, int fd, const uint8_t *msg, size_t len)
 	}
 	if (len == 0)
 		goto out;
-	rc = vcard_apdu(vc, msg, len, &out);
+	if (vc->chaos != NULL && chaos_intercept(vc->chaos, msg, len, &out)) {
+		vc->apdus++;
+	} else {
+		rc = vcard_apdu(vc, msg, len, &out);
+		if (rc == 0 && vc->chaos != NULL) {
+			unsigned stall_ms = 0;
+			chaos_corrupt(vc->chaos, msg, len, &out, &stall_ms);
+			if (stall_ms > 0 && signals_sleep(vc, stall_ms))
+				rc = -1;
+		}
+	}
 	if (rc == 0)
 		rc = send_msg(fd, out.data, out.len);
 out:
@@ -649,7 +677,22 @@ usage(FILE *f)
 {
 	fprintf(f, "usage: kyso-vcard --type TYPE --port PORT [--host ADDR] "
 	        "[--state FILE] [--provision NAME] [--drop-after N]\n"
-	        "types:");
+	        "                  [--chaos SEED [--chaos-rate PERCENT] "
+	        "[--chaos-stall-ms MS]\n"
+	        "                   [--chaos-kinds LIST] [--chaos-log FILE]]\n"
+	        "  --chaos SEED         a hostile card: corrupt a share of the answers\n"
+	        "                       (truncated data, bumped TLV lengths, bogus and\n"
+	        "                       oversized TLVs, wrong status words: 61xx, 6Cxx,\n"
+	        "                       63Cx, 9000 without data; endless 61xx, the answer\n"
+	        "                       to another command, one silent stall);\n"
+	        "                       the same seed and commands give the same faults\n"
+	        "  --chaos-rate PERCENT share of answers corrupted (1-100, default %u)\n"
+	        "  --chaos-stall-ms MS  how long the one stall lasts (0: none, default %u)\n"
+	        "  --chaos-kinds LIST   only these faults (comma-separated) of:\n"
+	        "                       %s\n"
+	        "  --chaos-log FILE     append one line per fault there (default: stderr)\n"
+	        "types:", CHAOS_RATE_DEFAULT, CHAOS_STALL_MS_DEFAULT,
+	        chaos_kind_names());
 	for (size_t i = 0; i < sizeof vcard_types / sizeof vcard_types[0]; i++)
 		fprintf(f, " %s", vcard_types[i]->name);
 	fprintf(f, "\n");
@@ -681,20 +724,29 @@ main(int argc, char **argv)
 		{ "state", required_argument, NULL, 's' },
 		{ "provision", required_argument, NULL, 'P' },
 		{ "drop-after", required_argument, NULL, 'd' },
+		{ "chaos", required_argument, NULL, 'c' },
+		{ "chaos-rate", required_argument, NULL, 'r' },
+		{ "chaos-stall-ms", required_argument, NULL, 'S' },
+		{ "chaos-log", required_argument, NULL, 'L' },
+		{ "chaos-kinds", required_argument, NULL, 'K' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct vcard vc = { .chain = BUF_INIT, .pending_data = BUF_INIT };
 	struct vcard_options opt = { NULL, NULL };
 	const char *type_name = NULL, *host = "127.0.0.1", *port = NULL;
-	unsigned long port_num = 0, drop_after = 0;
+	unsigned long port_num = 0, drop_after = 0, num = 0;
+	struct chaos_options chaos_opt = {
+		0, CHAOS_RATE_DEFAULT, CHAOS_STALL_MS_DEFAULT, NULL, 0,
+	};
+	bool chaos_on = false;
 	int fd = -1, served = 0, rc = 2, c;
 
 	/* First of all: a SIGUSR1 must never kill the card. */
 	if (signals_setup() != 0)
 		return 1;
 
-	while ((c = getopt_long(argc, argv, "t:p:H:s:P:d:h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "t:p:H:s:P:d:c:r:S:L:K:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 't':
 			type_name = optarg;
@@ -717,6 +769,33 @@ main(int argc, char **argv)
 				fprintf(stderr, "kyso-vcard: bad --drop-after %s\n", optarg);
 				goto out;
 			}
+			break;
+		case 'c':
+			if (parse_ulong(optarg, ULONG_MAX, &chaos_opt.seed) != 0) {
+				fprintf(stderr, "kyso-vcard: bad --chaos %s\n", optarg);
+				goto out;
+			}
+			chaos_on = true;
+			break;
+		case 'r':
+		case 'S':
+			if (parse_ulong(optarg, c == 'r' ? 100 : 3600000, &num) != 0 ||
+			    (c == 'r' && num == 0)) {
+				fprintf(stderr, "kyso-vcard: bad --chaos-%s %s\n",
+				        c == 'r' ? "rate" : "stall-ms", optarg);
+				goto out;
+			}
+			if (c == 'r')
+				chaos_opt.rate = (unsigned)num;
+			else
+				chaos_opt.stall_ms = (unsigned)num;
+			break;
+		case 'L':
+			chaos_opt.log_path = optarg;
+			break;
+		case 'K':
+			if (chaos_parse_kinds(optarg, &chaos_opt.kinds) != 0)
+				goto out;
 			break;
 		case 'h':
 			usage(stdout);
@@ -741,6 +820,11 @@ main(int argc, char **argv)
 		goto out;
 	}
 	rc = 1;
+	if (chaos_on) {
+		vc.chaos = chaos_create(&chaos_opt);
+		if (vc.chaos == NULL)
+			goto out;
+	}
 	vc.card = vc.type->create(&opt);
 	if (vc.card == NULL)
 		goto out;
@@ -764,6 +848,7 @@ out:
 		report_count(&vc);
 		vc.type->destroy(vc.card);
 	}
+	chaos_destroy(vc.chaos);
 	buf_free(&vc.chain);
 	buf_free(&vc.pending_data);
 	return rc;
