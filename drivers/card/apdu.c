@@ -334,7 +334,9 @@ out:
  *   6982            CKR_USER_NOT_LOGGED_IN (security status not satisfied)
  *   6983            CKR_PIN_LOCKED (authentication method blocked)
  *   6985            CKR_FUNCTION_REJECTED (conditions of use not satisfied)
- *   6700, 6A80      CKR_ARGUMENTS_BAD (wrong length, bad data field)
+ *   6700, 6A80      CKR_DEVICE_ERROR (wrong length, bad data field: the
+ *                   driver checked the caller's data before sending, so a
+ *                   card that still refuses it is not the caller's fault)
  *   6A82, 6A88      CKR_FUNCTION_FAILED (file or data not found: not the
  *                   caller's data being wrong, so not CKR_DATA_INVALID)
  *   6A84            CKR_DEVICE_MEMORY (not enough memory)
@@ -362,10 +364,6 @@ apdu_sw_to_rv(uint16_t sw)
 			break;
 		case 0x6985:
 			rv = CKR_FUNCTION_REJECTED;
-			break;
-		case 0x6700:
-		case 0x6A80:
-			rv = CKR_ARGUMENTS_BAD;
 			break;
 		case 0x6A82:
 		case 0x6A88:

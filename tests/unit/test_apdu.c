@@ -584,8 +584,8 @@ test_sw_to_rv(void **state)
 	assert_int_equal(apdu_sw_to_rv(0x6983), CKR_PIN_LOCKED);
 	assert_int_equal(apdu_sw_to_rv(0x6982), CKR_USER_NOT_LOGGED_IN);
 	assert_int_equal(apdu_sw_to_rv(0x6985), CKR_FUNCTION_REJECTED);
-	assert_int_equal(apdu_sw_to_rv(0x6700), CKR_ARGUMENTS_BAD);
-	assert_int_equal(apdu_sw_to_rv(0x6A80), CKR_ARGUMENTS_BAD);
+	assert_int_equal(apdu_sw_to_rv(0x6700), CKR_DEVICE_ERROR);
+	assert_int_equal(apdu_sw_to_rv(0x6A80), CKR_DEVICE_ERROR);
 	assert_int_equal(apdu_sw_to_rv(0x6A82), CKR_FUNCTION_FAILED);
 	assert_int_equal(apdu_sw_to_rv(0x6A88), CKR_FUNCTION_FAILED);
 	assert_int_equal(apdu_sw_to_rv(0x6A84), CKR_DEVICE_MEMORY);
