@@ -81,31 +81,6 @@ piv_admin_data(struct card *card, struct piv_data **d)
 	return rv;
 }
 
-/* GET METADATA of a key reference; *answered false when the card has no
- * GET METADATA (before firmware 5.3). */
-static CK_RV
-piv_admin_metadata(struct card *card, struct piv_data *d, uint8_t ref,
-                   struct buf *rsp, bool *answered)
-{
-	uint16_t sw;
-	CK_RV rv = CKR_OK;
-
-	*answered = false;
-	if (d->has_metadata == 0)
-		goto out;
-	rv = piv_cmd_yk(card, YK_INS_GET_METADATA, ref, rsp, &sw);
-	if (rv != CKR_OK)
-		goto out;
-	if (sw != SW_OK) {
-		d->has_metadata = 0;
-		goto out;
-	}
-	d->has_metadata = 1;
-	*answered = true;
-out:
-	return rv;
-}
-
 CK_RV
 piv_pin_is_default(struct card *card, enum drv_user user, bool *is_default)
 {
@@ -120,7 +95,7 @@ piv_pin_is_default(struct card *card, enum drv_user user, bool *is_default)
 	rv = piv_admin_data(card, &d);
 	if (rv != CKR_OK)
 		goto out;
-	rv = piv_admin_metadata(card, d, user == DRV_SO ? PIV_REF_PUK : PIV_REF_PIN,
+	rv = piv_cmd_metadata(card, d, user == DRV_SO ? PIV_REF_PUK : PIV_REF_PIN,
 	                        &rsp, &answered);
 	if (rv != CKR_OK)
 		goto out;
@@ -163,68 +138,18 @@ out:
 static CK_RV
 piv_new_mgmt_alg(struct card *card, struct piv_data *d, size_t len, uint8_t *alg)
 {
-	struct buf rsp = BUF_INIT;
-	const uint8_t *v;
-	size_t vlen;
-	bool answered = false;
-	CK_RV rv = CKR_OK;
-
 	switch (len) {
 	case 16:
 		*alg = PIV_ALG_AES128;
-		goto out;
+		return CKR_OK;
+	case 24:
+		return piv_card_mgmt_alg_24(card, d, alg);
 	case 32:
 		*alg = PIV_ALG_AES256;
-		goto out;
-	case 24:
-		break;
+		return CKR_OK;
 	default:
-		rv = CKR_ARGUMENTS_BAD;
-		goto out;
+		return CKR_ARGUMENTS_BAD;
 	}
-	*alg = PIV_ALG_3DES;
-	if (d->mgmt_alg == PIV_ALG_3DES || d->mgmt_alg == PIV_ALG_AES192) {
-		*alg = d->mgmt_alg;
-		goto out;
-	}
-	rv = piv_admin_metadata(card, d, PIV_REF_MGMT, &rsp, &answered);
-	if (rv != CKR_OK || !answered)
-		goto out;
-	if (piv_tlv_value(rsp.data, rsp.len, YK_META_ALGORITHM, &v, &vlen) && vlen == 1 &&
-	    v[0] == PIV_ALG_AES192)
-		*alg = PIV_ALG_AES192;
-out:
-	buf_free(&rsp);
-	return rv;
-}
-
-/* The status after a YubiKey administrative command. */
-static CK_RV
-piv_admin_sw(uint16_t sw)
-{
-	CK_RV rv;
-
-	switch (sw) {
-	case SW_OK:
-		rv = CKR_OK;
-		break;
-	case 0x6982:
-		/* The management key authentication did not hold. */
-		rv = CKR_FUNCTION_FAILED;
-		break;
-	case 0x6A80:
-		rv = CKR_ATTRIBUTE_VALUE_INVALID;
-		break;
-	case 0x6D00:
-		rv = CKR_FUNCTION_NOT_SUPPORTED;
-		break;
-	default:
-		rv = apdu_sw_to_rv(sw);
-		break;
-	}
-	if (sw != SW_OK)
-		log_debug("piv: the card refused the command (%04X)", sw);
-	return rv;
 }
 
 CK_RV

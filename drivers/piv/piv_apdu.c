@@ -211,6 +211,31 @@ piv_cmd_yk(struct card *card, uint8_t ins, uint8_t p2, struct buf *rsp, uint16_t
 }
 
 CK_RV
+piv_cmd_metadata(struct card *card, struct piv_data *d, uint8_t ref, struct buf *rsp,
+                 bool *answered)
+{
+	uint16_t sw;
+	CK_RV rv = CKR_OK;
+
+	*answered = false;
+	if (!d->yubikey || d->has_metadata == 0)
+		goto out;
+	rv = piv_cmd_yk(card, YK_INS_GET_METADATA, ref, rsp, &sw);
+	if (rv != CKR_OK)
+		goto out;
+	/* Before firmware 5.3 the instruction is unknown (6D00): not asked
+	 * again. */
+	if (sw != SW_OK) {
+		d->has_metadata = 0;
+		goto out;
+	}
+	d->has_metadata = 1;
+	*answered = true;
+out:
+	return rv;
+}
+
+CK_RV
 piv_pin_block(const uint8_t *pin, size_t len, size_t min, uint8_t block[PIV_PIN_BLOCK])
 {
 	CK_RV rv = CKR_PIN_LEN_RANGE;

@@ -76,27 +76,16 @@ piv_metadata_retries(struct card *card, struct piv_data *d, uint8_t ref,
 	struct buf rsp = BUF_INIT;
 	const uint8_t *v;
 	size_t vlen;
-	uint16_t sw;
-	CK_RV rv = CKR_OK;
+	bool got = false;
+	CK_RV rv = piv_cmd_metadata(card, d, ref, &rsp, &got);
 
 	*answered = false;
-	if (!d->yubikey || d->has_metadata == 0)
-		goto out;
-	rv = piv_cmd_yk(card, YK_INS_GET_METADATA, ref, &rsp, &sw);
-	if (rv != CKR_OK)
-		goto out;
-	/* Before firmware 5.3 the instruction is unknown (6D00). */
-	if (sw != SW_OK) {
-		d->has_metadata = 0;
-		goto out;
-	}
-	d->has_metadata = 1;
-	if (piv_tlv_value(rsp.data, rsp.len, YK_META_RETRIES, &v, &vlen) && vlen == 2) {
+	if (rv == CKR_OK && got &&
+	    piv_tlv_value(rsp.data, rsp.len, YK_META_RETRIES, &v, &vlen) && vlen == 2) {
 		*max = v[0];
 		*left = v[1];
 		*answered = true;
 	}
-out:
 	buf_free(&rsp);
 	return rv;
 }
@@ -345,6 +334,30 @@ out:
 
 /* ---- The card management key (9B) ---- */
 
+CK_RV
+piv_card_mgmt_alg_24(struct card *card, struct piv_data *d, uint8_t *alg)
+{
+	struct buf rsp = BUF_INIT;
+	const uint8_t *v;
+	size_t vlen;
+	bool answered = false;
+	CK_RV rv = CKR_OK;
+
+	*alg = PIV_ALG_3DES;
+	if (d->mgmt_alg != 0) {
+		*alg = d->mgmt_alg;
+		goto out;
+	}
+	rv = piv_cmd_metadata(card, d, PIV_REF_MGMT, &rsp, &answered);
+	if (rv == CKR_OK && answered &&
+	    piv_tlv_value(rsp.data, rsp.len, YK_META_ALGORITHM, &v, &vlen) && vlen == 1 &&
+	    (v[0] == PIV_ALG_3DES || v[0] == PIV_ALG_AES192))
+		d->mgmt_alg = *alg = v[0];
+out:
+	buf_free(&rsp);
+	return rv;
+}
+
 /* Which algorithm a 24-byte key is for: KYSO_PIV_MGMT_ALG or the
  * piv_management_alg setting, else what a YubiKey says (GET METADATA 9B:
  * AES-192 by default from firmware 5.7), else 3DES. */
@@ -352,44 +365,19 @@ static CK_RV
 piv_mgmt_alg_24(struct card *card, struct piv_data *d, uint8_t *alg)
 {
 	const char *name = secure_getenv("KYSO_PIV_MGMT_ALG");
-	struct buf rsp = BUF_INIT;
-	const uint8_t *v;
-	size_t vlen;
-	uint16_t sw;
 	CK_RV rv = CKR_OK;
 
 	if (name == NULL || name[0] == '\0')
 		name = config_get("piv_management_alg");
+	if (name == NULL || name[0] == '\0')
+		return piv_card_mgmt_alg_24(card, d, alg);
 	*alg = PIV_ALG_3DES;
-	if (name != NULL && name[0] != '\0') {
-		if (strcmp(name, "aes192") == 0) {
-			*alg = PIV_ALG_AES192;
-		} else if (strcmp(name, "3des") != 0) {
-			log_debug("piv: unknown management key algorithm \"%s\" "
-			          "(3des or aes192)", name);
-			rv = CKR_FUNCTION_FAILED;
-		}
-		goto out;
+	if (strcmp(name, "aes192") == 0) {
+		*alg = PIV_ALG_AES192;
+	} else if (strcmp(name, "3des") != 0) {
+		log_debug("piv: unknown management key algorithm \"%s\" (3des or aes192)", name);
+		rv = CKR_FUNCTION_FAILED;
 	}
-	if (d->mgmt_alg != 0) {
-		*alg = d->mgmt_alg;
-		goto out;
-	}
-	if (!d->yubikey || d->has_metadata == 0)
-		goto out;
-	rv = piv_cmd_yk(card, YK_INS_GET_METADATA, PIV_REF_MGMT, &rsp, &sw);
-	if (rv != CKR_OK)
-		goto out;
-	if (sw != SW_OK) {
-		d->has_metadata = 0;
-		goto out;
-	}
-	d->has_metadata = 1;
-	if (piv_tlv_value(rsp.data, rsp.len, YK_META_ALGORITHM, &v, &vlen) && vlen == 1 &&
-	    (v[0] == PIV_ALG_3DES || v[0] == PIV_ALG_AES192))
-		d->mgmt_alg = *alg = v[0];
-out:
-	buf_free(&rsp);
 	return rv;
 }
 

@@ -214,6 +214,16 @@ CK_RV piv_cmd_generate(struct card *card, uint8_t key_ref, uint8_t alg,
                        struct buf *rsp, uint16_t *sw);
 CK_RV piv_cmd_yk(struct card *card, uint8_t ins, uint8_t p2, struct buf *rsp,
                  uint16_t *sw);
+/* YubiKey GET METADATA (5.3+) on a key or PIN reference. *answered false:
+ * not a YubiKey, or one too old to know the command (remembered). */
+CK_RV piv_cmd_metadata(struct card *card, struct piv_data *d, uint8_t ref,
+                       struct buf *rsp, bool *answered);
+/* The status after PUT DATA, GENERATE or a YubiKey administrative command:
+ * 6982 means the management key authentication just made did not hold. */
+CK_RV piv_admin_sw(uint16_t sw);
+/* The algorithm of a 24-byte management key as the card knows it (3DES,
+ * or AES-192 on YubiKey 5.7+). */
+CK_RV piv_card_mgmt_alg_24(struct card *card, struct piv_data *d, uint8_t *alg);
 /* An 8-byte PIN/PUK block, FF-padded. CKR_PIN_LEN_RANGE for lengths
  * outside min..8. */
 CK_RV piv_pin_block(const uint8_t *pin, size_t len, size_t min,

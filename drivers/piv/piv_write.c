@@ -56,9 +56,7 @@ piv_id_slot(const CK_ATTRIBUTE *id, int *idx)
 	return rv;
 }
 
-/* The status after PUT DATA or GENERATE: 6982 means the management key
- * authentication did not hold, which the caller just did. */
-static CK_RV
+CK_RV
 piv_admin_sw(uint16_t sw)
 {
 	CK_RV rv;
@@ -70,12 +68,15 @@ piv_admin_sw(uint16_t sw)
 	case 0x6982:
 		rv = CKR_FUNCTION_FAILED;
 		break;
+	case 0x6A80:
+		/* The card refused a value the caller gave (a key, a
+		 * certificate) that kyso passed on as given. */
+		rv = CKR_ATTRIBUTE_VALUE_INVALID;
+		break;
 	default:
 		rv = apdu_sw_to_rv(sw);
 		break;
 	}
-	if (sw != SW_OK)
-		log_debug("piv: card refused the write (%04X)", sw);
 	return rv;
 }
 
