@@ -13,11 +13,13 @@
  *             L = FF: 2 bytes n, then n + 3 bytes of response (up to
  *                     65538), cut short where the input ends.
  * Each command is followed by as many responses as the layer asks for;
- * when the input runs out the transport reports the card removed. */
+ * when the input runs out the transport reports the card removed. The
+ * card is fuzz_card.c's, which every harness that plays a card shares. */
 #include <string.h>
 
 #include "drivers/card/apdu.h"
 #include "tests/fuzz/fuzz.h"
+#include "tests/fuzz/fuzz_card.h"
 
 #define FUZZ_COMMANDS_MAX 8
 /* Exchanges one apdu_transmit may cost: the chain (65536 bytes in 255-byte
@@ -30,106 +32,19 @@ static const size_t fuzz_le[8] = { 0, 1, 255, 256, 257, 1000, 65536, APDU_LE_ANY
 
 static uint8_t fuzz_cmd_data[65536];
 
-struct fuzz_card {
-	const uint8_t *in;
-	size_t left;
-	bool extended;
-	unsigned long calls;
-};
-
-static bool
-fuzz_take(struct fuzz_card *fc, size_t n, const uint8_t **p)
-{
-	bool ok = fc->left >= n;
-
-	if (ok) {
-		*p = fc->in;
-		fc->in += n;
-		fc->left -= n;
-	}
-	return ok;
-}
-
-/* The command must be one well-formed APDU (ISO 7816-4 5.1, table 1), in
- * the extended form only on a card that takes it. */
-static void
-fuzz_check_command(const struct fuzz_card *fc, const uint8_t *cmd, size_t len)
-{
-	bool ok;
-
-	FUZZ_CHECK(len >= 4);
-	if (len == 4 || len == 5) {
-		ok = true;				/* case 1, 2S */
-	} else if (cmd[4] != 0) {
-		ok = len == 5u + cmd[4] || len == 6u + cmd[4];	/* 3S, 4S */
-	} else {
-		size_t lc = (size_t)cmd[5] << 8 | cmd[6];
-		FUZZ_CHECK(fc->extended);
-		ok = len == 7 ||			/* 2E */
-		     (lc > 0 && (len == 7 + lc || len == 9 + lc));
-	}
-	FUZZ_CHECK(ok);
-}
-
-static CK_RV
-fuzz_transmit(void *ctx, const uint8_t *cmd, size_t cmd_len, uint8_t *rsp,
-              size_t *rsp_len)
-{
-	struct fuzz_card *fc = ctx;
-	const uint8_t *p;
-	size_t n;
-	CK_RV rv = CKR_DEVICE_REMOVED;
-
-	fc->calls++;
-	fuzz_check_command(fc, cmd, cmd_len);
-	FUZZ_CHECK(*rsp_len >= 65538);
-	if (!fuzz_take(fc, 1, &p))
-		goto out;
-	n = p[0];
-	if (n == 0xFE) {
-		if (!fuzz_take(fc, 2, &p))
-			goto out;
-		n = (size_t)p[0] << 8 | p[1];
-		memset(rsp, 0x5A, n);
-		if (!fuzz_take(fc, 2, &p))
-			goto out;
-		rsp[n] = p[0];
-		rsp[n + 1] = p[1];
-		n += 2;
-	} else {
-		if (n == 0xFF) {
-			if (!fuzz_take(fc, 2, &p))
-				goto out;
-			n = ((size_t)p[0] << 8 | p[1]) + 3;
-		}
-		if (n > fc->left)
-			n = fc->left;
-		if (n > 0 && fuzz_take(fc, n, &p))
-			memcpy(rsp, p, n);
-	}
-	*rsp_len = n;
-	rv = CKR_OK;
-out:
-	return rv;
-}
-
-static const struct transport_ops fuzz_ops = {
-	.transmit = fuzz_transmit,
-};
-
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct fuzz_card fc = { .in = data, .left = size };
+	struct fuzz_card fc;
 	struct card card;
 	struct buf rsp = BUF_INIT;
 
 	if (fuzz_cmd_data[1] == 0)
 		for (size_t i = 0; i < sizeof(fuzz_cmd_data); i++)
 			fuzz_cmd_data[i] = (uint8_t)(i * 13 + 1);
+	fuzz_card_init(&fc, data, size);
 	memset(&card, 0, sizeof(card));
-	card.ops = &fuzz_ops;
-	card.transport = &fc;
+	fuzz_card_attach(&fc, &card);
 
 	for (int i = 0; i < FUZZ_COMMANDS_MAX; i++) {
 		const uint8_t *sel;
@@ -139,7 +54,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		bool want;
 		CK_RV rv;
 
-		if (!fuzz_take(&fc, 2, &sel))
+		if (!fuzz_card_take(&fc, 2, &sel))
 			break;
 		a.lc = fuzz_lc[sel[0] & 7];
 		a.le = fuzz_le[(sel[0] >> 3) & 7];
@@ -166,5 +81,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 	}
 	buf_free(&rsp);
+	fuzz_card_finish(&fc);
 	return 0;
 }
