@@ -59,6 +59,10 @@ card_close(struct card *card)
 {
 	if (card == NULL)
 		return;
+	/* A card dropped in the middle of an operation (pulled during the
+	 * reload after a reset): end the transaction before letting go. */
+	if (card->txn_depth > 0 && card->ops != NULL && card->ops->end != NULL)
+		card->ops->end(card->transport);
 	if (card->ops != NULL && card->ops->close != NULL)
 		card->ops->close(card->transport);
 	card->ops = NULL;

@@ -154,6 +154,28 @@ test_close(void **state)
 	script_free(&s);
 }
 
+/* A card dropped inside an operation: the transaction ends before the
+ * connection closes. */
+static void
+test_close_in_transaction(void **state)
+{
+	struct script s;
+	struct card card;
+
+	(void)state;
+	memset(&card, 0, sizeof(card));
+	script_init(&s);
+	script_attach(&s, &card);
+	assert_int_equal(card_begin(&card), CKR_OK);
+	assert_int_equal(card_begin(&card), CKR_OK);
+	card_close(&card);
+	assert_int_equal(s.begins, 1);
+	assert_int_equal(s.ends, 1);
+	assert_int_equal(s.closes, 1);
+	assert_int_equal(card.txn_depth, 0);
+	script_free(&s);
+}
+
 int
 main(void)
 {
@@ -162,6 +184,7 @@ main(void)
 		cmocka_unit_test(test_begin_fails),
 		cmocka_unit_test(test_reset_reselects),
 		cmocka_unit_test(test_close),
+		cmocka_unit_test(test_close_in_transaction),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
