@@ -199,15 +199,13 @@ out:
 	return rv;
 }
 
+/* A template attribute that carries a value. */
 static const CK_ATTRIBUTE *
 piv_admin_attr(const CK_ATTRIBUTE *t, CK_ULONG n, CK_ATTRIBUTE_TYPE type)
 {
-	CK_ULONG i;
+	const CK_ATTRIBUTE *a = piv_tmpl_find(t, n, type);
 
-	for (i = 0; t != NULL && i < n; i++)
-		if (t[i].type == type && t[i].pValue != NULL)
-			return &t[i];
-	return NULL;
+	return a != NULL && a->pValue != NULL ? a : NULL;
 }
 
 /* A big-endian number without its leading zeros. */
@@ -352,22 +350,9 @@ piv_import_rsa(const CK_ATTRIBUTE *t, CK_ULONG n, struct buf *data, uint8_t *alg
 	piv_strip(mod, &p, &len);
 	bits = len * 8;
 	rv = CKR_KEY_SIZE_RANGE;
-	switch (bits) {
-	case 1024:
-		*alg = PIV_ALG_RSA1024;
-		break;
-	case 2048:
-		*alg = PIV_ALG_RSA2048;
-		break;
-	case 3072:
-		*alg = PIV_ALG_RSA3072;
-		break;
-	case 4096:
-		*alg = PIV_ALG_RSA4096;
-		break;
-	default:
+	*alg = piv_rsa_alg(bits);
+	if (*alg == 0)
 		goto out;
-	}
 	/* A modulus of exactly that many bits (its top bit set), and
 	 * e = 65537, the only exponent PIV keys have (SP 800-78-4 3.1). */
 	e = piv_admin_attr(t, n, CKA_PUBLIC_EXPONENT);

@@ -243,6 +243,10 @@ CK_RV piv_slot_set_cert(struct piv_slot *slot, const uint8_t *der, size_t len);
 void piv_slot_set_pub(struct piv_slot *slot, EVP_PKEY *pub, bool generated);
 /* The PIV algorithm id for a public key, 0 when PIV has none. */
 uint8_t piv_alg_for_key(const EVP_PKEY *pub);
+/* The PIV algorithm of an RSA key of `bits` bits, 0 for a size PIV lacks. */
+uint8_t piv_rsa_alg(size_t bits);
+/* The attribute `type` of a PKCS#11 template, or NULL. */
+const CK_ATTRIBUTE *piv_tmpl_find(const CK_ATTRIBUTE *t, CK_ULONG n, CK_ATTRIBUTE_TYPE type);
 /* Read the Key History once. */
 CK_RV piv_read_history(struct card *card, struct piv_data *d);
 /* Forget what the card said (after a reset). */

@@ -152,6 +152,23 @@ piv_ec_nid(const EVP_PKEY *pub)
 }
 
 uint8_t
+piv_rsa_alg(size_t bits)
+{
+	switch (bits) {
+	case 1024:
+		return PIV_ALG_RSA1024;
+	case 2048:
+		return PIV_ALG_RSA2048;
+	case 3072:
+		return PIV_ALG_RSA3072;
+	case 4096:
+		return PIV_ALG_RSA4096;
+	default:
+		return 0;
+	}
+}
+
+uint8_t
 piv_alg_for_key(const EVP_PKEY *pub)
 {
 	uint8_t alg = 0;
@@ -160,22 +177,7 @@ piv_alg_for_key(const EVP_PKEY *pub)
 		goto out;
 	switch (EVP_PKEY_get_base_id(pub)) {
 	case EVP_PKEY_RSA:
-		switch (EVP_PKEY_get_bits(pub)) {
-		case 1024:
-			alg = PIV_ALG_RSA1024;
-			break;
-		case 2048:
-			alg = PIV_ALG_RSA2048;
-			break;
-		case 3072:
-			alg = PIV_ALG_RSA3072;
-			break;
-		case 4096:
-			alg = PIV_ALG_RSA4096;
-			break;
-		default:
-			break;
-		}
+		alg = piv_rsa_alg((size_t)EVP_PKEY_get_bits(pub));
 		break;
 	case EVP_PKEY_EC:
 		switch (piv_ec_nid(pub)) {

@@ -21,7 +21,7 @@
 #include "common/log.h"
 #include "drivers/card/tlv.h"
 
-static const CK_ATTRIBUTE *
+const CK_ATTRIBUTE *
 piv_tmpl_find(const CK_ATTRIBUTE *t, CK_ULONG n, CK_ATTRIBUTE_TYPE type)
 {
 	CK_ULONG i;
@@ -98,22 +98,9 @@ piv_gen_alg(const CK_MECHANISM *mech, const CK_ATTRIBUTE *pub, CK_ULONG pub_coun
 		if (!piv_tmpl_ulong(piv_tmpl_find(pub, pub_count, CKA_MODULUS_BITS), &bits))
 			goto out;
 		rv = CKR_KEY_SIZE_RANGE;
-		switch (bits) {
-		case 1024:
-			*alg = PIV_ALG_RSA1024;
-			break;
-		case 2048:
-			*alg = PIV_ALG_RSA2048;
-			break;
-		case 3072:
-			*alg = PIV_ALG_RSA3072;
-			break;
-		case 4096:
-			*alg = PIV_ALG_RSA4096;
-			break;
-		default:
+		*alg = piv_rsa_alg(bits);
+		if (*alg == 0)
 			goto out;
-		}
 		/* PIV cards generate with e = 65537 only (SP 800-78-4 3.1). */
 		a = piv_tmpl_find(pub, pub_count, CKA_PUBLIC_EXPONENT);
 		if (a != NULL) {
