@@ -7,6 +7,7 @@
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
 
+#include "drivers/padding.h"
 #include "module/module.h"
 #include "module/pkcs11_export.h"
 
@@ -379,14 +380,10 @@ verify_raw(struct operation *op, CK_MECHANISM_TYPE raw, const struct buf *in,
 		CK_MECHANISM_TYPE unused;
 		memcpy(&p, op->param, sizeof(p));
 		const EVP_MD *md = mechanism_digest(p.hashAlg, &unused);
-		const EVP_MD *mgf = NULL;
-		switch (p.mgf) {
-		case CKG_MGF1_SHA1: mgf = EVP_sha1(); break;
-		case CKG_MGF1_SHA224: mgf = EVP_sha224(); break;
-		case CKG_MGF1_SHA256: mgf = EVP_sha256(); break;
-		case CKG_MGF1_SHA384: mgf = EVP_sha384(); break;
-		case CKG_MGF1_SHA512: mgf = EVP_sha512(); break;
-		default: rv = CKR_MECHANISM_PARAM_INVALID; goto out;
+		const EVP_MD *mgf = padding_md_from_mgf(p.mgf);
+		if (mgf == NULL) {
+			rv = CKR_MECHANISM_PARAM_INVALID;
+			goto out;
 		}
 		if (md == NULL || in->len != (size_t)EVP_MD_get_size(md)) {
 			rv = CKR_DATA_LEN_RANGE;
