@@ -21,7 +21,7 @@ import os
 import clients_helpers as c
 from clients_helpers import check, h, log, rig
 
-CLIENT = os.path.join(rig.BUILD_DIR, 'tests', 'clients', 'libp11-client')
+CLIENT = os.path.join(rig.BUILD_DIR, 'tests', 'clients-nss-openssl', 'libp11-client')
 
 
 def test():
