@@ -36,21 +36,10 @@ def sanitizer_build():
 
 
 def server_env(env):
-    """`env` without the sanitizer preload: for programs that never load
-    the module (sshd, openssl s_server)."""
-    e = dict(env)
-    e.pop('LD_PRELOAD', None)
-    return e
+    return rig.without_preload(env)
 
 
-def free_port():
-    """A TCP port free on 127.0.0.1 right now (the kernel's choice)."""
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-    finally:
-        s.close()
+free_port = rig.free_tcp_port
 
 
 def port_open(port):

@@ -14,7 +14,6 @@ in sanitizer builds, the ASan runtime in LD_PRELOAD. Servers get neither
 
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -44,8 +43,7 @@ HTTP_REQUEST = 'GET / HTTP/1.0\r\n\r\n'
 def server_env(r):
     """The environment of a server: no sanitizer runtime (it does not
     load kyso), no private pcscd."""
-    env = dict(r.env)
-    env.pop('LD_PRELOAD', None)
+    env = rig.without_preload(r.env)
     env.pop('PCSCLITE_CSOCK_NAME', None)
     return env
 
@@ -75,15 +73,6 @@ def server_cert(work, env):
     return cert, key
 
 
-def _free_port():
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-    finally:
-        s.close()
-
-
 class TlsServer:
     """`openssl s_server -www` on 127.0.0.1 that requires a client
     certificate issued by `ca` (-Verify 1 -verify_return_error): a
@@ -97,7 +86,7 @@ class TlsServer:
         self.proc = None
         last = None
         for _ in range(3):
-            self.port = _free_port()
+            self.port = rig.free_tcp_port()
             self._log = open(self.log_path, 'w')
             cmd = ['openssl', 's_server', '-accept',
                    '127.0.0.1:%d' % self.port, '-www', '-Verify', '1',

@@ -482,6 +482,25 @@ for _sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
     signal.signal(_sig, _on_signal)
 
 
+def free_tcp_port():
+    """A TCP port free on 127.0.0.1 right now (the kernel's choice), for
+    a test's own servers."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+    finally:
+        s.close()
+
+
+def without_preload(env):
+    """`env` without the sanitizer runtime preload: for programs that never
+    load the module (sshd, openssl s_server)."""
+    e = dict(env)
+    e.pop('LD_PRELOAD', None)
+    return e
+
+
 def _port_free(port):
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:
