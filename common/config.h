@@ -4,7 +4,7 @@
  * $XDG_CONFIG_HOME/kyso/kyso.conf (or ~/.config/kyso/kyso.conf), the later
  * overriding the earlier. Lines are `key = value`; `#` starts a comment.
  * Keys: debug, debug_file, reader_allow, reader_deny (comma-separated
- * substrings of reader names), piv_management_key (hex). See docs/configuration.md. */
+ * substrings of reader names), cache (yes/no), piv_management_key (hex). See docs/configuration.md. */
 #ifndef KYSO_CONFIG_H
 #define KYSO_CONFIG_H
 

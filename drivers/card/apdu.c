@@ -45,6 +45,8 @@ struct apdu_io {
 	struct buf cmd;
 	uint8_t *rsp;		/* APDU_RAW_RESPONSE_MAX bytes */
 	size_t rsp_used;	/* high-water mark, to wipe */
+	apdu_more_fn more;	/* NULL: always fetch the rest */
+	void *more_arg;
 };
 
 /* Encode an Le of 1..256 (short) or 1..65536 (extended); "any" is the
@@ -217,6 +219,8 @@ apdu_last_piece(struct apdu_io *io, const struct apdu *a, bool extended,
 		goto out;
 	rv = apdu_collect(io, len, acc);
 	while (rv == CKR_OK && SW1(*sw) == 0x61) {
+		if (io->more != NULL && !io->more(acc, io->more_arg))
+			goto out;
 		if (++rounds > APDU_GET_RESPONSE_MAX) {
 			rv = CKR_DEVICE_ERROR;
 			goto out;
@@ -272,7 +276,16 @@ CK_RV
 apdu_transmit(struct card *card, const struct apdu *a, struct buf *rsp,
               uint16_t *sw)
 {
-	struct apdu_io io = { .card = card, .cmd = BUF_INIT };
+	return apdu_transmit_until(card, a, rsp, sw, NULL, NULL);
+}
+
+CK_RV
+apdu_transmit_until(struct card *card, const struct apdu *a, struct buf *rsp,
+                    uint16_t *sw, apdu_more_fn more, void *more_arg)
+{
+	struct apdu_io io = {
+		.card = card, .cmd = BUF_INIT, .more = more, .more_arg = more_arg,
+	};
 	struct buf scratch = BUF_INIT;
 	struct buf *acc = rsp != NULL ? rsp : &scratch;
 	bool le_long, extended;

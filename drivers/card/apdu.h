@@ -42,6 +42,19 @@ struct apdu {
 CK_RV apdu_transmit(struct card *card, const struct apdu *a, struct buf *rsp,
                     uint16_t *sw);
 
+/* Asked with the response data so far whenever the card has more waiting
+ * (61xx): true fetches the next piece with GET RESPONSE, false stops there
+ * and leaves the rest unread (the card drops it at the next command,
+ * ISO 7816-4 7.6.1). */
+typedef bool (*apdu_more_fn)(const struct buf *so_far, void *arg);
+
+/* apdu_transmit(), asking `more` before each GET RESPONSE. When it says
+ * stop, the result is CKR_OK with *sw the card's 61xx. Lets a driver read
+ * the first piece of a long object and decide whether it needs the rest
+ * (drivers/cache.h). */
+CK_RV apdu_transmit_until(struct card *card, const struct apdu *a, struct buf *rsp,
+                          uint16_t *sw, apdu_more_fn more, void *more_arg);
+
 /* Encode one APDU (no chaining) into `out`. -1 if it does not fit the form. */
 int apdu_encode(const struct apdu *a, bool extended, struct buf *out);
 

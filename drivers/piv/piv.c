@@ -169,6 +169,7 @@ piv_unbind(struct card *card)
 	for (i = 0; i < PIV_SLOT_COUNT; i++)
 		piv_slot_free(&d->slots[i]);
 	buf_free(&d->history_url);
+	drv_cache_close(d->cache);
 	OPENSSL_cleanse(d, sizeof(*d));
 	free(d);
 	card->driver_data = NULL;

@@ -41,12 +41,13 @@ piv_put_tag_list(struct buf *out, uint32_t tag)
  * back unknown (6D00) or its class unsupported (6E00), without PIV having
  * seen it. Select PIV again and send it once more. Costs nothing otherwise. */
 static CK_RV
-piv_transmit(struct card *card, const struct apdu *a, struct buf *rsp, uint16_t *sw)
+piv_transmit_until(struct card *card, const struct apdu *a, struct buf *rsp,
+                   uint16_t *sw, apdu_more_fn more, void *more_arg)
 {
 	uint16_t sel = 0;
 	CK_RV rv;
 
-	rv = apdu_transmit(card, a, rsp, sw);
+	rv = apdu_transmit_until(card, a, rsp, sw, more, more_arg);
 	if (rv != CKR_OK || (*sw != 0x6D00 && *sw != 0x6E00))
 		goto out;
 	log_debug("piv: %02X answered %04X: selecting PIV again", a->ins, *sw);
@@ -54,9 +55,15 @@ piv_transmit(struct card *card, const struct apdu *a, struct buf *rsp, uint16_t 
 	if (rv != CKR_OK || sel != SW_OK)
 		goto out;
 	piv_selection_lost(card);
-	rv = apdu_transmit(card, a, rsp, sw);
+	rv = apdu_transmit_until(card, a, rsp, sw, more, more_arg);
 out:
 	return rv;
+}
+
+static CK_RV
+piv_transmit(struct card *card, const struct apdu *a, struct buf *rsp, uint16_t *sw)
+{
+	return piv_transmit_until(card, a, rsp, sw, NULL, NULL);
 }
 
 CK_RV
@@ -80,6 +87,13 @@ piv_cmd_select(struct card *card, uint16_t *sw)
 CK_RV
 piv_cmd_get_data(struct card *card, uint32_t tag, struct buf *rsp, uint16_t *sw)
 {
+	return piv_cmd_get_data_until(card, tag, rsp, sw, NULL, NULL);
+}
+
+CK_RV
+piv_cmd_get_data_until(struct card *card, uint32_t tag, struct buf *rsp, uint16_t *sw,
+                       apdu_more_fn more, void *more_arg)
+{
 	struct buf cmd = BUF_INIT;
 	struct apdu a = {
 		.cla = 0x00, .ins = PIV_INS_GET_DATA, .p1 = PIV_DATA_P1,
@@ -91,10 +105,26 @@ piv_cmd_get_data(struct card *card, uint32_t tag, struct buf *rsp, uint16_t *sw)
 		goto out;
 	a.data = cmd.data;
 	a.lc = cmd.len;
-	rv = piv_transmit(card, &a, rsp, sw);
+	rv = piv_transmit_until(card, &a, rsp, sw, more, more_arg);
 out:
 	buf_free(&cmd);
 	return rv;
+}
+
+/* kyso is about to change the object: its cache entry goes first, so a
+ * write that fails halfway leaves no entry either way. The proof would
+ * catch the change too; this keeps the file free of dead entries. */
+static void
+piv_cache_forget(struct card *card, uint32_t tag)
+{
+	struct piv_data *d = card->driver_data;
+	char name[16];
+
+	if (d == NULL || d->cache == NULL)
+		return;
+	piv_cache_name(tag, name);
+	drv_cache_forget(d->cache, name);
+	drv_cache_flush(d->cache);
 }
 
 CK_RV
@@ -113,6 +143,7 @@ piv_cmd_put_data(struct card *card, uint32_t tag, const uint8_t *value,
 		goto out;
 	a.data = cmd.data;
 	a.lc = cmd.len;
+	piv_cache_forget(card, tag);
 	rv = piv_transmit(card, &a, NULL, sw);
 out:
 	buf_free(&cmd);

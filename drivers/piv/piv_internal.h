@@ -11,6 +11,7 @@
 #include <openssl/evp.h>
 
 #include "common/buf.h"
+#include "drivers/cache.h"
 #include "drivers/card/apdu.h"
 #include "drivers/driver.h"
 #include "drivers/piv/piv.h"
@@ -149,6 +150,10 @@ struct piv_data {
 	uint32_t yk_serial;
 	char serial[17];
 
+	/* The on-disk cache of this card's certificates (drivers/cache.h),
+	 * opened once its serial number is known; NULL: none. */
+	struct drv_cache *cache;
+
 	/* Key History: how many retired slots (from 82) hold certificates. */
 	bool history_read;
 	bool history_present;
@@ -196,6 +201,9 @@ CK_RV piv_identity(struct card *card, struct piv_data *d);
  * error, or CKR_OK with *sw the card's status. */
 CK_RV piv_cmd_select(struct card *card, uint16_t *sw);
 CK_RV piv_cmd_get_data(struct card *card, uint32_t tag, struct buf *rsp, uint16_t *sw);
+/* GET DATA asking `more` before each GET RESPONSE (apdu_transmit_until). */
+CK_RV piv_cmd_get_data_until(struct card *card, uint32_t tag, struct buf *rsp,
+                             uint16_t *sw, apdu_more_fn more, void *more_arg);
 /* PUT DATA of `tag` with `value` as the 53 content (empty: delete). */
 CK_RV piv_cmd_put_data(struct card *card, uint32_t tag, const uint8_t *value,
                        size_t len, uint16_t *sw);
@@ -249,6 +257,8 @@ uint8_t piv_rsa_alg(size_t bits);
 const CK_ATTRIBUTE *piv_tmpl_find(const CK_ATTRIBUTE *t, CK_ULONG n, CK_ATTRIBUTE_TYPE type);
 /* Read the Key History once. */
 CK_RV piv_read_history(struct card *card, struct piv_data *d);
+/* The cache entry name of data object `tag`. */
+void piv_cache_name(uint32_t tag, char name[16]);
 /* Forget what the card said (after a reset). */
 void piv_forget_objects(struct piv_data *d);
 void piv_slot_free(struct piv_slot *slot);

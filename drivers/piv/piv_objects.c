@@ -9,6 +9,7 @@
 #include "drivers/piv/piv_internal.h"
 
 #include <limits.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <openssl/asn1.h>
@@ -341,6 +342,106 @@ out:
 	return rv;
 }
 
+void
+piv_cache_name(uint32_t tag, char name[16])
+{
+	snprintf(name, 16, "do-%06lX", (unsigned long)tag);
+}
+
+/* The cache (drivers/cache.h) keeps whole certificate containers. A PIV
+ * card has no change counter, so the proof that a cached container is still
+ * the card's is the first response piece of GET DATA: up to 256 bytes
+ * holding the container's length and the certificate's version, serial
+ * number, signature algorithm, issuer and, for most certificates, validity.
+ * An issuer never gives two certificates the same serial number (RFC 5280,
+ * 4.1.2.2), so a different certificate starts differently. A container
+ * that fits one piece is read whole and needs no cache. */
+struct piv_cert_probe {
+	const struct drv_cache *cache;
+	char name[16];
+	bool asked;
+	bool hit;
+	struct buf proof;	/* the first piece, when the rest was read */
+	struct buf cached;	/* the container, on a hit */
+};
+
+static bool
+piv_cert_more(const struct buf *so_far, void *arg)
+{
+	struct piv_cert_probe *probe = arg;
+
+	if (probe->asked)
+		return true;
+	probe->asked = true;
+	if (drv_cache_get(probe->cache, probe->name, so_far->data, so_far->len,
+	                  &probe->cached)) {
+		probe->hit = true;
+		return false;
+	}
+	if (buf_set(&probe->proof, so_far->data, so_far->len) != 0)
+		buf_clear(&probe->proof);
+	return true;
+}
+
+/* GET DATA of a certificate container, through the cache when there is
+ * one: *rsp is the container and *sw 9000 on a hit. */
+static CK_RV
+piv_get_cert_container(struct card *card, struct piv_data *d, uint32_t tag,
+                       struct buf *rsp, uint16_t *sw)
+{
+	struct piv_cert_probe probe = { .cache = d->cache, .proof = BUF_INIT,
+	                                .cached = BUF_INIT };
+	CK_RV rv;
+
+	if (d->cache == NULL) {
+		rv = piv_cmd_get_data(card, tag, rsp, sw);
+		goto out;
+	}
+	piv_cache_name(tag, probe.name);
+	rv = piv_cmd_get_data_until(card, tag, rsp, sw, piv_cert_more, &probe);
+	if (rv != CKR_OK)
+		goto out;
+	if (probe.hit) {
+		log_debug("piv: object %06lX from the cache", (unsigned long)tag);
+		if (buf_set(rsp, probe.cached.data, probe.cached.len) != 0) {
+			rv = CKR_HOST_MEMORY;
+			goto out;
+		}
+		*sw = SW_OK;
+	} else if (*sw == SW_OK && probe.proof.len > 0) {
+		drv_cache_put(d->cache, probe.name, probe.proof.data, probe.proof.len,
+		              rsp->data, rsp->len);
+	}
+out:
+	buf_free(&probe.proof);
+	buf_free(&probe.cached);
+	return rv;
+}
+
+/* Open the cache: the card's serial number is its identity; a card without
+ * one is not cached. NSS asks for the token information (which reads the
+ * serial) before the objects; for a client that lists objects first, the
+ * serial costs its APDU here, only when there is a cache to use. */
+static CK_RV
+piv_cache_open(struct card *card, struct piv_data *d)
+{
+	char identity[32];
+	int n;
+	CK_RV rv = CKR_OK;
+
+	if (d->cache != NULL || (!d->identity_read && !drv_cache_enabled()))
+		goto out;
+	rv = piv_identity(card, d);
+	if (rv != CKR_OK || d->serial[0] == '\0')
+		goto out;
+	n = snprintf(identity, sizeof(identity), "%s:%s",
+	             d->yubikey ? "yubikey" : "chuid", d->serial);
+	if (n > 0 && (size_t)n < sizeof(identity))
+		d->cache = drv_cache_open("piv", (const uint8_t *)identity, (size_t)n);
+out:
+	return rv;
+}
+
 /* Read slot `i`'s certificate container (pt 1, table 10:
  * 53 { 70 cert, 71 CertInfo, FE EDC }). A missing or unusable certificate
  * is not an error for the listing: the slot just shows nothing. */
@@ -354,7 +455,7 @@ piv_read_cert(struct card *card, struct piv_data *d, int i)
 	uint16_t sw;
 	CK_RV rv;
 
-	rv = piv_cmd_get_data(card, piv_slot_defs[i].cert_tag, &rsp, &sw);
+	rv = piv_get_cert_container(card, d, piv_slot_defs[i].cert_tag, &rsp, &sw);
 	if (rv != CKR_OK)
 		goto out;
 	slot->cert_state = PIV_CERT_ABSENT;
@@ -609,11 +710,14 @@ out:
 CK_RV
 piv_load_objects(struct card *card, struct drv_objects *out)
 {
-	struct piv_data *d;
+	struct piv_data *d = NULL;
 	CK_RV rv;
 	int i;
 
 	rv = piv_data_get(card, &d);
+	if (rv != CKR_OK)
+		goto out;
+	rv = piv_cache_open(card, d);
 	if (rv != CKR_OK)
 		goto out;
 	rv = piv_read_history(card, d);
@@ -648,5 +752,7 @@ piv_load_objects(struct card *card, struct drv_objects *out)
 			goto out;
 	}
 out:
+	if (d != NULL)
+		drv_cache_flush(d->cache);
 	return rv;
 }

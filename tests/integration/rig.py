@@ -579,6 +579,12 @@ class Rig:
         # Clients started by the test, and the test process itself
         # (PyKCS11, ctypes), talk to this pcscd only.
         os.environ['PCSCLITE_CSOCK_NAME'] = self.socket_path
+        # kyso's card cache (drivers/cache.h) goes to the rig's folder, not
+        # the user's: each test starts with none, and its later processes
+        # meet the cards warm, as a user's would.
+        cache = os.path.join(self.dir, 'cache')
+        self.env['XDG_CACHE_HOME'] = cache
+        os.environ['XDG_CACHE_HOME'] = cache
         last_error = None
         for _ in range(3):
             self.base_port = _pick_base_port(2 * MAX_ENTRIES)

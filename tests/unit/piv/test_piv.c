@@ -981,5 +981,10 @@ main(void)
 		cmocka_unit_test(test_management_keys),
 	};
 
+	/* The scripts are the driver's exact APDUs without a card cache
+	 * (tests/integration/test_cache.py covers the cache): no folder
+	 * for one. */
+	unsetenv("XDG_CACHE_HOME");
+	unsetenv("HOME");
 	return cmocka_run_group_tests_name("piv", tests, keys_setup, keys_teardown);
 }
