@@ -6,7 +6,7 @@ _kyso()
     local cur prev words cword
     _init_completion || return
 
-    local commands="list pin puk key csr cert import sign verify selftest mgmkey reset diag help"
+    local commands="list pin puk key csr cert import sign verify selftest mgmkey reset diag browser help"
     local common="--token --json --help"
 
     case $prev in
@@ -44,6 +44,10 @@ _kyso()
             _filedir
             return
             ;;
+        --module)
+            _filedir so
+            return
+            ;;
         --subject|--pin|--puk|--new-pin|--confirm)
             return
             ;;
@@ -55,7 +59,7 @@ _kyso()
         case ${words[i]} in
             --token|-t|--slot|-s|--type|--format|--out|-o|--pubkey|--ca|--subject|\
             --pin|--puk|--new-pin|--confirm|--pin-source|--puk-source|--new-pin-source|\
-            --password-source|--mgmt-key-source|--new-mgmt-key-source)
+            --password-source|--mgmt-key-source|--new-mgmt-key-source|--module)
                 ((i++))
                 ;;
             -*) ;;
@@ -134,6 +138,15 @@ _kyso()
             fi
             ;;
         selftest) opts="--pin-source --pin --yes-last-try --force" ;;
+        browser)
+            [[ -z $sub ]] && { COMPREPLY=($(compgen -W "register unregister status" -- "$cur")); return; }
+            case $sub in
+                register|status) opts="--module" ;;
+            esac
+            # --token does not apply to the browser commands.
+            COMPREPLY=($(compgen -W "$opts --json --help" -- "$cur"))
+            return
+            ;;
         reset) opts="--confirm" ;;
         help)
             COMPREPLY=($(compgen -W "$commands" -- "$cur"))

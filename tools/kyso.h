@@ -16,7 +16,7 @@
  * inventory.c  a token's keys and certificates, by slot
  * crypto.c     signing through the driver, CSR and CMS building
  * spinner.c    the "working..." line while the card computes
- * cmd_*.c      the commands */
+ * cmd_*.c      the commands (cmd_browser.c: the browsers' NSS databases) */
 #ifndef KYSO_TOOL_H
 #define KYSO_TOOL_H
 
@@ -86,6 +86,7 @@ struct opts {
 	const char *pin, *puk, *new_pin;
 	bool yes, yes_last_try, force, generate;
 	const char *slot, *type, *subject, *out, *pubkey, *format, *ca, *confirm;
+	const char *module;		/* kyso browser: --module */
 	char **args;
 	int nargs;
 };
@@ -293,6 +294,9 @@ int cmd_verify(struct ctx *c);
 int cmd_selftest(struct ctx *c);
 int cmd_mgmkey_change(struct ctx *c);
 int cmd_reset(struct ctx *c);
+int cmd_browser_register(struct ctx *c);
+int cmd_browser_unregister(struct ctx *c);
+int cmd_browser_status(struct ctx *c);
 
 /* Shared by the commands: token scan + select; returns an exit code. */
 int need_token(struct ctx *c);

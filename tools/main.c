@@ -35,6 +35,7 @@ enum {
 	O_FORMAT = 1u << 15,
 	O_CA = 1u << 16,
 	O_CONFIRM = 1u << 17,
+	O_MODULE = 1u << 18,
 };
 
 struct command {
@@ -136,6 +137,25 @@ static const struct command commands[] = {
 	  N_("Erases every key and certificate and sets the PIN, PUK and management\n"
 	     "key back to the factory values, where the token allows it. Type the\n"
 	     "token's serial number to confirm (or give it with --confirm).\n") },
+	{ "browser register", cmd_browser_register, O_MODULE, 0, 0,
+	  N_("use the token in Firefox, Thunderbird and Chromium"),
+	  "kyso browser register [--module PATH]",
+	  N_("Adds kyso's module to every Firefox and Thunderbird profile of the\n"
+	     "current user and to Chromium's and Chrome's database (~/.pki/nssdb),\n"
+	     "or updates an entry with an old path. Running it again changes nothing.\n"
+	     "Run it as yourself, not with sudo. Firefox and Chromium from snap or\n"
+	     "Flatpak cannot use kyso: kyso says what to install instead.\n") },
+	{ "browser unregister", cmd_browser_unregister, 0, 0, 0,
+	  N_("remove the token from the browsers again"),
+	  "kyso browser unregister",
+	  N_("Removes kyso's module from the databases kyso browser register\n"
+	     "writes to; everything else in them stays.\n") },
+	{ "browser status", cmd_browser_status, O_MODULE, 0, 0,
+	  N_("where kyso is registered"),
+	  "kyso browser status [--json]",
+	  N_("Lists the NSS databases of the current user's Firefox and Thunderbird\n"
+	     "profiles and of Chromium, and whether kyso is registered in each (and\n"
+	     "with which path). Changes nothing.\n") },
 	{ "diag", cmd_diag, O_TOKEN, 0, 0,
 	  N_("what to paste into a bug report"),
 	  "kyso diag [--json]",
@@ -149,7 +169,7 @@ enum {
 	LO_PIN_SOURCE = 256, LO_PUK_SOURCE, LO_NEW_PIN_SOURCE, LO_PASSWORD_SOURCE,
 	LO_MGMT_SOURCE, LO_NEW_MGMT_SOURCE, LO_PIN, LO_PUK, LO_NEW_PIN, LO_YES_LAST_TRY,
 	LO_FORCE, LO_GENERATE, LO_TYPE, LO_SUBJECT, LO_PUBKEY, LO_FORMAT, LO_CA,
-	LO_CONFIRM, LO_JSON, LO_VERSION,
+	LO_CONFIRM, LO_JSON, LO_VERSION, LO_MODULE,
 };
 
 static const struct option long_options[] = {
@@ -176,6 +196,7 @@ static const struct option long_options[] = {
 	{ "format", required_argument, NULL, LO_FORMAT },
 	{ "ca", required_argument, NULL, LO_CA },
 	{ "confirm", required_argument, NULL, LO_CONFIRM },
+	{ "module", required_argument, NULL, LO_MODULE },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, LO_VERSION },
 	{ NULL, 0, NULL, 0 },
@@ -193,19 +214,23 @@ static const struct {
 	{ O_LASTTRY, "--yes-last-try" }, { O_FORCE, "--force" }, { O_SLOT, "--slot" },
 	{ O_TYPE, "--type" }, { O_SUBJECT, "--subject" }, { O_OUT, "--out" },
 	{ O_PUBKEY, "--pubkey" }, { O_FORMAT, "--format" }, { O_CA, "--ca" },
-	{ O_CONFIRM, "--confirm" },
+	{ O_CONFIRM, "--confirm" }, { O_MODULE, "--module" },
 };
 
 static void
 usage_global(FILE *f)
 {
 	size_t i;
+	int width = 0;
 
 	fprintf(f, "%s", _("Usage: kyso [OPTIONS] COMMAND [ARGUMENTS]\n"
 	                   "The PIN and key tool for smart cards and USB tokens.\n\n"
 	                   "Commands:\n"));
+	for (i = 0; i < N_COMMANDS; i++)
+		if ((int)strlen(commands[i].name) + 2 > width)
+			width = (int)strlen(commands[i].name) + 2;
 	for (i = 0; i < N_COMMANDS; i++) {
-		int pad = 16 - (int)strlen(commands[i].name);
+		int pad = width - (int)strlen(commands[i].name);
 		fprintf(f, "  %s%*s%s\n", commands[i].name, pad > 1 ? pad : 1, "",
 		        _(commands[i].summary));
 	}
@@ -259,6 +284,8 @@ usage_command(FILE *f, const struct command *cmd)
 		fprintf(f, "%s", _("  --force             go on despite warnings (implies --yes and --yes-last-try)\n"));
 	if (cmd->options & O_TOKEN)
 		fprintf(f, "%s", _("  -t, --token TOKEN   the token (see kyso --help)\n"));
+	if (cmd->options & O_MODULE)
+		fprintf(f, "%s", _("  --module PATH       kyso's PKCS#11 module (default: the installed one)\n"));
 	fprintf(f, "%s", _("  --json              output as JSON\n"));
 }
 
@@ -338,6 +365,7 @@ parse(struct ctx *c, int argc, char **argv, const struct command **cmd_out, bool
 		case LO_FORMAT: c->o.format = optarg; seen |= O_FORMAT; break;
 		case LO_CA: c->o.ca = optarg; seen |= O_CA; break;
 		case LO_CONFIRM: c->o.confirm = optarg; seen |= O_CONFIRM; break;
+		case LO_MODULE: c->o.module = optarg; seen |= O_MODULE; break;
 		case 'h': help = true; break;
 		case LO_VERSION:
 			printf("kyso %s (%s)\n", KYSO_VERSION, OpenSSL_version(OPENSSL_VERSION));
