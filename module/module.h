@@ -53,6 +53,8 @@ struct slot {
 	unsigned pcsc_generation;	/* of the context the token's card
 					   was connected under */
 	bool event_pending;	/* for C_WaitForSlotEvent */
+	bool probe_wanted;	/* a new card, to probe at the end of the
+				   refresh (with the others, in parallel) */
 };
 
 enum op_kind { OP_NONE, OP_FIND, OP_SIGN, OP_VERIFY, OP_DIGEST, OP_DECRYPT };

@@ -1,5 +1,6 @@
 /* Slots are PC/SC readers; a token is a card that a driver took.
  * C_GetSlotList, C_GetSlotInfo, C_GetTokenInfo, C_WaitForSlotEvent. */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -114,8 +115,47 @@ slot_update(struct slot *slot, const struct pcsc_reader *r)
 		slot_drop_token(slot);	/* swapped between two looks */
 	if (slot->card_unsupported && slot->probed_event_count == r->event_count)
 		return;
-	slot_probe(slot);
+	slot->probe_wanted = true;
 	slot->event_pending = true;
+}
+
+static void *
+slot_probe_thread(void *arg)
+{
+	slot_probe(arg);
+	return NULL;
+}
+
+/* Probe the new cards. Each costs a connect (a card power-up on a real
+ * reader) and its driver's match APDUs; with cards in several readers they
+ * go in parallel, one thread per card, each card on its own PC/SC context
+ * (pcsc.c), so a browser's first look at four tokens takes as long as its
+ * look at one. The caller holds the module lock; the threads touch only
+ * their own slot, and are joined before it returns. */
+static void
+slots_probe_wanted(void)
+{
+	pthread_t threads[MODULE_MAX_SLOTS];
+	bool started[MODULE_MAX_SLOTS] = { false };
+	size_t wanted = 0;
+
+	for (size_t i = 0; i < mod.slot_count; i++)
+		wanted += mod.slots[i].probe_wanted;
+	for (size_t i = 0; i < mod.slot_count; i++) {
+		struct slot *slot = &mod.slots[i];
+
+		if (!slot->probe_wanted)
+			continue;
+		slot->probe_wanted = false;
+		if (wanted > 1 &&
+		    pthread_create(&threads[i], NULL, slot_probe_thread, slot) == 0)
+			started[i] = true;
+		else
+			slot_probe(slot);
+	}
+	for (size_t i = 0; i < mod.slot_count; i++)
+		if (started[i])
+			pthread_join(threads[i], NULL);
 }
 
 static struct slot *
@@ -185,6 +225,7 @@ slot_refresh_all(bool rescan_readers)
 		mod.slots_listed = true;
 	}
 	free(readers);
+	slots_probe_wanted();
 	return CKR_OK;
 }
 

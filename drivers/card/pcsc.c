@@ -35,6 +35,10 @@ struct pcsc_ctx {
 
 struct pcsc_card {
 	struct pcsc_ctx *ctx;
+	/* Each card has a context of its own: pcsc-lite runs the calls on one
+	 * context one at a time, so cards in several readers can only be
+	 * probed (and used) in parallel from separate contexts. */
+	SCARDCONTEXT context;
 	SCARDHANDLE handle;
 	DWORD protocol;
 	/* The card was reset under a transmit; the next begin reports it. */
@@ -469,6 +473,7 @@ pcsc_card_close(void *ctx)
 	/* Leave the card as it is: resetting it would log out the other
 	 * programs that share it. */
 	SCardDisconnect(pc->handle, SCARD_LEAVE_CARD);
+	SCardReleaseContext(pc->context);
 	free(pc);
 }
 
@@ -491,17 +496,26 @@ pcsc_connect(struct pcsc_ctx *ctx, const char *reader, struct card *card)
 	pc = calloc(1, sizeof(*pc));
 	if (pc == NULL)
 		return CKR_HOST_MEMORY;
+	/* The module's context first: it is the one that notices a pcscd
+	 * restart (its generation changes), which tells the module its cards
+	 * are gone. */
 	pthread_mutex_lock(&ctx->lock);
 	if (!pcsc_establish_locked(ctx)) {
 		pthread_mutex_unlock(&ctx->lock);
 		rv = CKR_DEVICE_REMOVED;
 		goto out;
 	}
-	rc = SCardConnect(ctx->context, reader, SCARD_SHARE_SHARED,
-	                  SCARD_PROTOCOL_T0 | SCARD_PROTOCOL_T1, &pc->handle, &proto);
 	pthread_mutex_unlock(&ctx->lock);
+	rc = SCardEstablishContext(SCARD_SCOPE_SYSTEM, NULL, NULL, &pc->context);
+	if (rc != SCARD_S_SUCCESS) {
+		rv = pcsc_rc_to_rv(rc);
+		goto out;
+	}
+	rc = SCardConnect(pc->context, reader, SCARD_SHARE_SHARED,
+	                  SCARD_PROTOCOL_T0 | SCARD_PROTOCOL_T1, &pc->handle, &proto);
 	if (rc != SCARD_S_SUCCESS) {
 		log_debug("pcsc: SCardConnect(%s) failed (0x%08lX)", reader, (unsigned long)rc);
+		SCardReleaseContext(pc->context);
 		rv = pcsc_rc_to_rv(rc);
 		goto out;
 	}
@@ -510,6 +524,7 @@ pcsc_connect(struct pcsc_ctx *ctx, const char *reader, struct card *card)
 	rc = SCardStatus(pc->handle, NULL, NULL, &state, &proto, atr, &atr_len);
 	if (rc != SCARD_S_SUCCESS || atr_len > CARD_ATR_MAX) {
 		SCardDisconnect(pc->handle, SCARD_LEAVE_CARD);
+		SCardReleaseContext(pc->context);
 		rv = rc != SCARD_S_SUCCESS ? pcsc_rc_to_rv(rc) : CKR_DEVICE_ERROR;
 		goto out;
 	}
