@@ -8,7 +8,9 @@ build="meson ninja-build pkg-config gcc libc6-dev libpcsclite-dev libp11-kit-dev
 demo="$build libcmocka-dev pcscd vsmartcard-vpcd opensc openssl python3"
 test="$demo libcmocka-dev opensc-pkcs11 python3-pykcs11 clang libclang-rt-14-dev
       libengine-pkcs11-openssl libp11-dev libnss3-tools gnutls-bin p11-kit util-linux
-      valgrind openssh-client openssh-server"
+      valgrind openssh-client openssh-server
+      chromium firefox-esr xvfb xauth xdotool
+      libreoffice-writer-nogui python3-uno libreoffice-script-provider-python poppler-utils"
 
 case "${1:-test}" in
 build) want=$build ;;
