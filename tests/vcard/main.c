@@ -80,6 +80,7 @@ struct vcard {
 static const struct vcard_type *const vcard_types[] = {
 	&vcard_unknown,
 	&vcard_piv,
+	&vcard_epass2003,
 };
 
 /* Signals only set a flag and poke the self-pipe, so that the loop wakes
@@ -442,6 +443,8 @@ response_room(const struct vcard *vc, const struct vcard_cmd *cmd)
 	/* Short APDUs with Le absent: ISO 7816-4 5.1 says no data is expected,
 	 * but YubiKeys and most T=1 cards answer as if Le were 256, and
 	 * yubico-piv-tool and ykman rely on it. */
+	if (vc->type->short_le_ignored)
+		return RSP_DATA_MAX;
 	return cmd->le_present ? cmd->le : 256;
 }
 
@@ -477,7 +480,8 @@ dispatch(struct vcard *vc, const struct vcard_cmd *cmd, struct buf *out)
 	int rc = -1;
 
 	vc->type->process(vc->card, cmd, &rsp, &sw);
-	if (!sw_carries_data(sw) || rsp.len == 0) {
+	if (!(sw_carries_data(sw) || vc->type->errors_carry_data) ||
+	    rsp.len == 0) {
 		rc = out_sw(out, sw);
 		goto out;
 	}

@@ -42,9 +42,19 @@ struct vcard_type {
 	                uint16_t *sw);
 	/* Whether the card accepts extended-length APDUs. */
 	bool extended;
+	/* Whether response data goes out with any status word, not only
+	 * 9000/62xx/63xx: a secure-messaging card wraps its errors too
+	 * (ePass2003: 99 02 SW 8E 08 MAC with SW 6A82). */
+	bool errors_carry_data;
+	/* Whether a short command's Le is ignored and the whole answer
+	 * comes back in one go, even past 256 bytes (T=1 carries it): the
+	 * ePass2003 sizes its secure-messaging envelope itself, and OpenSC
+	 * sends the plain Le outside it and has no GET RESPONSE for it. */
+	bool short_le_ignored;
 };
 
 extern const struct vcard_type vcard_unknown;
 extern const struct vcard_type vcard_piv;
+extern const struct vcard_type vcard_epass2003;
 
 #endif
