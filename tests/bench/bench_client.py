@@ -3,7 +3,7 @@
 module starts cold (nothing loaded, nothing cached in memory).
 
     bench_client.py --module PATH --scenario NAME --ctl-in FD --ctl-out FD
-                    [--key-id HEX] [--pin PIN]
+                    [--key-id HEX] [--pin PIN] [--count N] [--threads N]
 
 The parent reads the card's counters whenever the client reaches a mark:
 the client writes `mark NAME` on --ctl-out and waits for `go` on --ctl-in
@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -91,6 +92,7 @@ def list_everything(mod):
     """C_GetSlotList(present) -> C_GetTokenInfo -> C_OpenSession ->
     C_FindObjects(all) -> the attributes NSS reads, for every token."""
     summary = {'tokens': 0, 'objects': {}}
+    cert_values = []
     for slot in mod.slot_list(True):
         mod.token_info(slot)
         summary['tokens'] += 1
@@ -105,9 +107,15 @@ def list_everything(mod):
                 more = KEY_ATTRS.get((cls, key_type))
                 if more:
                     mod.attributes(session, obj, more)
+            if cls == ck.CKO_CERTIFICATE:
+                cert_values.append(got.get(ck.CKA_VALUE, b''))
             name = CLASS_NAMES.get(cls, 'other')
             summary['objects'][name] = summary['objects'].get(name, 0) + 1
         mod.close_session(session)
+    # What the certificates were, for the parent to compare a warm start
+    # (served from a cache) with the cold start before it.
+    summary['certs_sha256'] = hashlib.sha256(
+        b''.join(sorted(cert_values))).hexdigest()
     return summary
 
 
@@ -139,13 +147,40 @@ def _one_token(mod):
     return slots[0]
 
 
+def _sign_input(key_type, message):
+    digest = hashlib.sha256(message).digest()
+    if key_type == ck.CKK_EC:
+        return ck.CKM_ECDSA, digest
+    if key_type == ck.CKK_RSA:
+        return ck.CKM_RSA_PKCS, SHA256_DIGEST_INFO + digest
+    raise RuntimeError('key type %d' % key_type)
+
+
+def _find_key(mod, session, key_id):
+    keys = mod.find(session, [(ck.CKA_CLASS, ck.CKO_PRIVATE_KEY),
+                              (ck.CKA_ID, key_id)])
+    if len(keys) != 1:
+        raise RuntimeError('%d private keys with CKA_ID %s'
+                           % (len(keys), key_id.hex()))
+    return keys[0]
+
+
+def _cert_of(mod, session, key_id):
+    """The certificate with the key's CKA_ID, for the parent to check a
+    signature with."""
+    certs = mod.find(session, [(ck.CKA_CLASS, ck.CKO_CERTIFICATE),
+                               (ck.CKA_ID, key_id)])
+    return (mod.attributes(session, certs[0], [ck.CKA_VALUE])
+            .get(ck.CKA_VALUE, b'') if certs else b'')
+
+
 def scenario_login_sign(ctl, args):
     """Outside the window, what a browser has done long before the user
     signs: the cold start (load, list every object and its attributes)
     and a session. In the window: C_Login(USER), find the private key by
     CKA_ID, read its type and CKA_ALWAYS_AUTHENTICATE (as NSS does before
-    it signs), C_SignInit, C_Login(CONTEXT_SPECIFIC) if the key asks for
-    it, one C_Sign."""
+    it signs), then --count times: C_SignInit, C_Login(CONTEXT_SPECIFIC)
+    if the key asks for it, C_Sign."""
     key_id = bytes.fromhex(args.key_id)
     mod = ck.Module(args.module)
     mod.initialize()
@@ -155,43 +190,93 @@ def scenario_login_sign(ctl, args):
 
     ctl.begin()
     mod.login(session, ck.CKU_USER, args.pin)
-    keys = mod.find(session, [(ck.CKA_CLASS, ck.CKO_PRIVATE_KEY),
-                              (ck.CKA_ID, key_id)])
-    if len(keys) != 1:
-        raise RuntimeError('%d private keys with CKA_ID %s'
-                           % (len(keys), args.key_id))
-    attrs = mod.attributes(session, keys[0], [ck.CKA_KEY_TYPE,
-                                              ck.CKA_ALWAYS_AUTHENTICATE])
+    key = _find_key(mod, session, key_id)
+    attrs = mod.attributes(session, key, [ck.CKA_KEY_TYPE,
+                                          ck.CKA_ALWAYS_AUTHENTICATE])
     key_type = ck.as_ulong(attrs[ck.CKA_KEY_TYPE])
     always = ck.as_bool(attrs.get(ck.CKA_ALWAYS_AUTHENTICATE, b''))
-    digest = hashlib.sha256(MESSAGE).digest()
-    if key_type == ck.CKK_EC:
-        mech, data = ck.CKM_ECDSA, digest
-    elif key_type == ck.CKK_RSA:
-        mech, data = ck.CKM_RSA_PKCS, SHA256_DIGEST_INFO + digest
-    else:
-        raise RuntimeError('key type %d' % key_type)
-    mod.sign_init(session, mech, keys[0])
-    if always:
-        mod.login(session, ck.CKU_CONTEXT_SPECIFIC, args.pin)
-    sig = mod.sign(session, data, 1024)
+    mech, data = _sign_input(key_type, MESSAGE)
+    for _ in range(args.count):
+        mod.sign_init(session, mech, key)
+        if always:
+            mod.login(session, ck.CKU_CONTEXT_SPECIFIC, args.pin)
+        sig = mod.sign(session, data, 1024)
     ctl.end()
 
-    # For the parent to check the signature against the certificate.
-    certs = mod.find(session, [(ck.CKA_CLASS, ck.CKO_CERTIFICATE),
-                               (ck.CKA_ID, key_id)])
-    cert = (mod.attributes(session, certs[0], [ck.CKA_VALUE])
-            .get(ck.CKA_VALUE, b'') if certs else b'')
+    cert = _cert_of(mod, session, key_id)
     mod.finalize()
     return {'key_type': 'ec' if key_type == ck.CKK_EC else 'rsa',
             'always_authenticate': always, 'data': data.hex(),
-            'signature': sig.hex(), 'cert': cert.hex()}
+            'signature': sig.hex(), 'cert': cert.hex(),
+            'signatures': args.count}
+
+
+def scenario_threads(ctl, args):
+    """--threads threads sign --count signatures in all on one token, each
+    thread in its own session. Outside the window: the cold start, one
+    C_Login (a login is the token's, every session shares it), the key
+    found, and one session per thread. In the window: the threads start
+    together and each makes its share of C_SignInit + C_Sign. An error
+    is counted and the thread goes on; ctypes releases the GIL during
+    each call, so the threads are in the module at the same time."""
+    key_id = bytes.fromhex(args.key_id)
+    mod = ck.Module(args.module)
+    mod.initialize()
+    list_everything(mod)
+    slot = _one_token(mod)
+    main_session = mod.open_session(slot)
+    mod.login(main_session, ck.CKU_USER, args.pin)
+    key = _find_key(mod, main_session, key_id)
+    key_type = ck.as_ulong(mod.attributes(main_session, key, [
+        ck.CKA_KEY_TYPE])[ck.CKA_KEY_TYPE])
+    sessions = [mod.open_session(slot) for _ in range(args.threads)]
+    share = [args.count // args.threads + (1 if i < args.count % args.threads
+                                           else 0)
+             for i in range(args.threads)]
+    start = threading.Barrier(args.threads + 1)
+    lock = threading.Lock()
+    errors = []
+    last = [None] * args.threads
+
+    def worker(i):
+        # Each thread signs its own message: a signature that came back to
+        # the wrong thread would not verify.
+        mech, data = _sign_input(key_type, MESSAGE + b' %d' % i)
+        start.wait()
+        for _ in range(share[i]):
+            try:
+                mod.sign_init(sessions[i], mech, key)
+                sig = mod.sign(sessions[i], data, 1024)
+                last[i] = (data, sig)
+            except ck.P11Error as e:
+                with lock:
+                    errors.append(str(e))
+
+    threads = [threading.Thread(target=worker, args=(i,))
+               for i in range(args.threads)]
+    for t in threads:
+        t.start()
+    ctl.begin()
+    start.wait()
+    for t in threads:
+        t.join()
+    ctl.end()
+
+    cert = _cert_of(mod, main_session, key_id)
+    mod.finalize()
+    return {'key_type': 'ec' if key_type == ck.CKK_EC else 'rsa',
+            'always_authenticate': False, 'cert': cert.hex(),
+            'signatures': args.count, 'threads': args.threads,
+            'errors': len(errors), 'error_kinds': sorted(set(errors))[:5],
+            'samples': [(d.hex(), s.hex()) for d, s in
+                        (x for x in last if x is not None)]}
 
 
 SCENARIOS = {
     'cold_start': scenario_cold_start,
     'unknown_card': scenario_unknown_card,
     'login_sign': scenario_login_sign,
+    'threads': scenario_threads,
 }
 
 
@@ -203,6 +288,9 @@ def main():
     ap.add_argument('--ctl-out', type=int, required=True)
     ap.add_argument('--key-id', default='01')
     ap.add_argument('--pin', default='123456')
+    ap.add_argument('--count', type=int, default=1,
+                    help='signatures (login_sign, threads)')
+    ap.add_argument('--threads', type=int, default=1)
     args = ap.parse_args()
     ctl = Control(args.ctl_in, args.ctl_out)
     ctl.mark('start')
