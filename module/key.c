@@ -84,7 +84,9 @@ key_for_operation(struct slot *slot, struct token *token, CK_OBJECT_HANDLE h,
 		return CKR_KEY_TYPE_INCONSISTENT;
 	key->obj = obj;
 	key->type = key_type;
-	key->out_len = key_output_len(obj, key_type);
+	if (obj->key_out_len == 0)
+		obj->key_out_len = key_output_len(obj, key_type);
+	key->out_len = obj->key_out_len;
 	if (key->out_len == 0)
 		return CKR_KEY_HANDLE_INVALID;
 	return CKR_OK;

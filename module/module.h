@@ -29,6 +29,10 @@ struct object {
 	bool is_private;	/* CKA_PRIVATE: shown only after login */
 	bool on_token;		/* driver object (else a session object) */
 	CK_SESSION_HANDLE owner;	/* session objects: the session */
+	/* A key's signature or plaintext size (key.c), worked out at its
+	 * first use: decoding the public key costs about a million
+	 * instructions in OpenSSL 3, more than the rest of a C_Sign. */
+	size_t key_out_len;
 };
 
 struct token {
