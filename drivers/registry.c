@@ -1,11 +1,13 @@
 #include "common/log.h"
 #include "drivers/driver.h"
+#include "drivers/epass2003/epass2003.h"
 #include "drivers/piv/piv.h"
 
 /* Order matters only for cost: a driver that decides from the ATR alone comes
  * before one that needs a SELECT, so an unknown card costs as few APDUs as
  * possible (issue 2: at most 5). */
 const struct driver *const drivers[] = {
+	&epass2003_driver,	/* ATR only: no APDU for other cards */
 	&piv_driver,
 	NULL,
 };
