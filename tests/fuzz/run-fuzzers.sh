@@ -4,7 +4,8 @@
 #   tests/fuzz/run-fuzzers.sh [SECONDS] [HARNESS...]
 #
 # SECONDS   how long each harness runs (default 30)
-# HARNESS   tlv, apdu, padding, piv, piv_crypto, piv_write, module
+# HARNESS   tlv, apdu, padding, cache, piv, piv_crypto, piv_write, espk,
+#           epass2003_sm, pkcs15, epass2003, module
 #           (default: all of them; tests/fuzz/README.md says what each covers)
 #
 # Builds with clang, libFuzzer, ASan and UBSan in its own build folder
@@ -23,7 +24,7 @@ set -eu
 src=$(cd "$(dirname "$0")/../.." && pwd)
 seconds=${1:-30}
 [ $# -gt 0 ] && shift
-harnesses=${*:-"tlv apdu padding piv piv_crypto piv_write module"}
+harnesses=${*:-"tlv apdu padding cache piv piv_crypto piv_write espk epass2003_sm pkcs15 epass2003 module"}
 build=${KYSO_FUZZ_BUILD:-$src/build-fuzz}
 work=${KYSO_FUZZ_WORK:-$build/work}
 
@@ -36,7 +37,8 @@ esac
 max_len() {
 	case $1 in
 		padding) echo 1024 ;;
-		piv|module) echo 8192 ;;
+		epass2003_sm) echo 2048 ;;
+		piv|module|epass2003) echo 8192 ;;
 		*) echo 4096 ;;
 	esac
 }
