@@ -53,6 +53,9 @@ struct vcard_type {
 	bool short_le_ignored;
 };
 
+/* Write a card's --state file atomically (state_file.c). 0, or -1. */
+int vcard_state_write(const char *path, const struct buf *text);
+
 extern const struct vcard_type vcard_unknown;
 extern const struct vcard_type vcard_piv;
 extern const struct vcard_type vcard_epass2003;

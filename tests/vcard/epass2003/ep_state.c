@@ -15,13 +15,10 @@
  * renamed over the old one, so a crash never leaves half a token. */
 #include "ep_card.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
@@ -202,9 +199,7 @@ int
 ep_state_save(const struct ep_card *c, const char *path)
 {
 	struct buf b = BUF_INIT;
-	char *tmp = NULL;
-	int fd = -1, rc = -1;
-	size_t off = 0;
+	int rc = -1;
 
 	if (st_printf(&b, "%s\natr", STATE_MAGIC) != 0 ||
 	    st_hex(&b, c->atr, c->atr_len) != 0 ||
@@ -228,35 +223,8 @@ ep_state_save(const struct ep_card *c, const char *path)
 	}
 	if (c->mf != NULL && st_file(&b, c->mf, NULL, 0) != 0)
 		goto out;
-	if (asprintf(&tmp, "%s.tmp", path) < 0) {
-		tmp = NULL;
-		goto out;
-	}
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0)
-		goto out;
-	while (off < b.len) {
-		ssize_t n = write(fd, b.data + off, b.len - off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			goto out;
-		off += (size_t)n;
-	}
-	if (fsync(fd) != 0 || close(fd) != 0) {
-		fd = -1;
-		goto out;
-	}
-	fd = -1;
-	if (rename(tmp, path) != 0)
-		goto out;
-	rc = 0;
+	rc = vcard_state_write(path, &b);
 out:
-	if (fd >= 0)
-		close(fd);
-	if (rc != 0 && tmp != NULL)
-		unlink(tmp);
-	free(tmp);
 	buf_free(&b);
 	return rc;
 }

@@ -22,7 +22,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <openssl/crypto.h>
 #include <openssl/x509.h>
@@ -160,39 +159,10 @@ int
 piv_state_save(const struct piv_card *card, const char *path)
 {
 	struct buf text = BUF_INIT;
-	size_t tlen = strlen(path) + sizeof ".tmp.XXXXXX";
-	char *tmp = malloc(tlen);
-	int fd = -1, rc = -1;
-	size_t off = 0;
+	int rc = -1;
 
-	if (tmp == NULL || piv_state_format(card, &text) != 0)
-		goto out;
-	snprintf(tmp, tlen, "%s.tmp.XXXXXX", path);
-	fd = mkstemp(tmp);
-	if (fd < 0)
-		goto out;
-	while (off < text.len) {
-		ssize_t n = write(fd, text.data + off, text.len - off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			goto out;
-		off += (size_t)n;
-	}
-	if (fsync(fd) != 0 || close(fd) != 0) {
-		fd = -1;
-		goto out;
-	}
-	fd = -1;
-	if (rename(tmp, path) != 0)
-		goto out;
-	rc = 0;
-out:
-	if (fd >= 0)
-		close(fd);
-	if (rc != 0 && tmp != NULL)
-		unlink(tmp);
-	free(tmp);
+	if (piv_state_format(card, &text) == 0)
+		rc = vcard_state_write(path, &text);
 	buf_free(&text);
 	return rc;
 }
