@@ -312,6 +312,24 @@ class Pcsc:
         finally:
             self.lib.SCardReleaseContext(ctx)
 
+    def reset(self, reader):
+        """Reset the card in `reader` as another middleware does on its
+        way out: connect (shared), then disconnect with SCARD_RESET_CARD."""
+        ctx = self._context()
+        card = ctypes.c_long()
+        proto = ctypes.c_ulong()
+        try:
+            rv = self._rv(self.lib.SCardConnect(ctx, reader.encode(), 2, 3,
+                                                ctypes.byref(card),
+                                                ctypes.byref(proto)))
+            if rv != SCARD_S_SUCCESS:
+                raise PcscError('SCardConnect', rv)
+            rv = self._rv(self.lib.SCardDisconnect(card, 1))  # SCARD_RESET_CARD
+            if rv != SCARD_S_SUCCESS:
+                raise PcscError('SCardDisconnect(SCARD_RESET_CARD)', rv)
+        finally:
+            self.lib.SCardReleaseContext(ctx)
+
     def transmit(self, reader, apdus):
         """Connect (shared) to the card in `reader`, send each APDU (bytes)
         as is, and return the raw responses (data + SW1 SW2)."""

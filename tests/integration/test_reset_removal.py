@@ -4,7 +4,6 @@ kyso reconnects after the reset (the login is gone, as on the card), the
 pulled token's sessions are closed with the right codes, and the card works
 again after reinsertion, all without reloading the module."""
 
-import ctypes
 import os
 import tempfile
 
@@ -13,27 +12,6 @@ import PyKCS11
 import rig
 
 PIN = '123456'
-SCARD_SHARE_SHARED = 2
-SCARD_PROTOCOL_ANY = 3
-SCARD_RESET_CARD = 1
-
-
-def reset_card(r, index):
-    """What another middleware does on its way out: disconnect with a reset."""
-    pcsc = rig.Pcsc()
-    ctx = pcsc._context()
-    card = ctypes.c_long()
-    proto = ctypes.c_ulong()
-    try:
-        rv = pcsc._rv(pcsc.lib.SCardConnect(ctx, r.reader_name(index).encode(),
-                                            SCARD_SHARE_SHARED, SCARD_PROTOCOL_ANY,
-                                            ctypes.byref(card), ctypes.byref(proto)))
-        rig.check(rv == 0, 'SCardConnect for the reset: 0x%08X' % rv)
-        rv = pcsc._rv(pcsc.lib.SCardDisconnect(card, SCARD_RESET_CARD))
-        rig.check(rv == 0, 'SCardDisconnect(SCARD_RESET_CARD): 0x%08X' % rv)
-    finally:
-        pcsc.lib.SCardReleaseContext(ctx)
-
 
 def expect_error(what, codes, fn, *args):
     try:
@@ -74,7 +52,7 @@ def test():
         key = sign_and_verify(session)
 
         # Reset by someone else: the card forgot the PIN, and so does kyso.
-        reset_card(r, 0)
+        rig.Pcsc().reset(r.reader_name(0))
         code = expect_error('signing after the card was reset',
                             (PyKCS11.CKR_USER_NOT_LOGGED_IN,),
                             session.sign, key, b'x',
