@@ -511,6 +511,20 @@ def free_tcp_port():
         s.close()
 
 
+def opensc_env(r):
+    """The rig's environment plus a private OpenSC configuration with its
+    file cache off (in the rig's folder), so that runs of OpenSC's module
+    read the card and share no cached card files."""
+    cache = os.path.join(r.dir, 'opensc-cache')
+    os.makedirs(cache, exist_ok=True)
+    conf = os.path.join(r.dir, 'opensc.conf')
+    with open(conf, 'w') as f:
+        f.write('app default {\n\tframework pkcs15 {\n'
+                '\t\tuse_file_caching = no;\n'
+                '\t\tfile_cache_dir = "%s";\n\t}\n}\n' % cache)
+    return dict(r.env, OPENSC_CONF=conf)
+
+
 def without_preload(env):
     """`env` without the sanitizer runtime preload: for programs that never
     load the module (sshd, openssl s_server)."""

@@ -127,20 +127,9 @@ def openssl(env, *args, what=None, input=None):
 
 
 def opensc_env(r, work):
-    """The rig's environment plus a private OpenSC configuration with the
-    file cache off, so that runs do not share cached card files."""
-    cache = os.path.join(work, 'opensc-cache')
-    os.makedirs(cache, exist_ok=True)
-    conf = write(os.path.join(work, 'opensc.conf'),
-                 'app default {\n'
-                 '\tframework pkcs15 {\n'
-                 '\t\tuse_file_caching = no;\n'
-                 '\t\tfile_cache_dir = "%s";\n'
-                 '\t}\n'
-                 '}\n' % cache)
-    env = dict(r.env)
-    env['OPENSC_CONF'] = conf
-    return env
+    """The rig's environment with OpenSC's file cache off (rig.opensc_env);
+    `work` is kept for the callers."""
+    return rig.opensc_env(r)
 
 
 # --------------------------------------------------- pkcs11-tool listings

@@ -67,12 +67,7 @@ def test():
         rig.skip('%s is not installed' % rig.OPENSC_MODULE)
     with rig.Rig(readers=2) as r:
         work = r.dir
-        conf = os.path.join(work, 'opensc.conf')
-        with open(conf, 'w') as f:
-            f.write('app default {\n  framework pkcs15 {\n'
-                    '    use_file_caching = no;\n  }\n}\n')
-        env = dict(r.env)
-        env['OPENSC_CONF'] = conf
+        env = rig.opensc_env(r)
         state = os.path.join(work, 'p15.state')
         card = r.start_card(0, 'epass2003', state=state, provision='pkcs15',
                             timeout=60)

@@ -44,12 +44,7 @@ def test():
         rig.skip('%s is not installed' % rig.OPENSC_MODULE)
     with rig.Rig(readers=2) as r:
         work = r.dir
-        conf = os.path.join(work, 'opensc.conf')
-        with open(conf, 'w') as f:
-            f.write('app default {\n  framework pkcs15 {\n'
-                    '    use_file_caching = no;\n  }\n}\n')
-        env = dict(r.env)
-        env['OPENSC_CONF'] = conf
+        env = rig.opensc_env(r)
         state = os.path.join(work, 'piv.state')
         # Three RSA-2048 keys and a P-384 key are made on first start.
         r.start_card(0, 'piv', state=state, provision='demo', timeout=30)
