@@ -9,7 +9,9 @@
 #include <stdint.h>
 
 #include <openssl/evp.h>
+#include <openssl/x509.h>
 
+#include "common/attr.h"
 #include "common/buf.h"
 #include "drivers/cache.h"
 #include "drivers/card/apdu.h"
@@ -130,6 +132,7 @@ enum piv_cert_state {
 struct piv_slot {
 	enum piv_cert_state cert_state;
 	struct buf cert;		/* DER X.509 certificate */
+	X509 *x509;			/* `cert` decoded, while PRESENT */
 	/* The public key: from the certificate, or from GENERATE ASYMMETRIC
 	 * KEY PAIR (or kept from a certificate that was deleted) when
 	 * `keep_pub` is set. */
@@ -137,6 +140,13 @@ struct piv_slot {
 	bool keep_pub;
 	bool generated;			/* made by kyso in this process */
 	uint8_t alg;			/* PIV algorithm id of the key, 0 none */
+	/* What the slot's public and private key objects share (key type,
+	 * public numbers, SubjectPublicKeyInfo), encoded once when `pub` is
+	 * set, not at every listing: OpenSSL 3 spends millions of
+	 * instructions a key in its encoders (docs/performance.md).
+	 * key_attrs_rv: CKR_OK, or the error a listing of the key fails with. */
+	struct attr_list key_attrs;
+	CK_RV key_attrs_rv;
 };
 
 /* What kyso knows about one bound card, read once and kept until the card is

@@ -90,30 +90,21 @@ piv_slot_index_by_id(const uint8_t *id, size_t len)
 	return -1;
 }
 
-/* The curve and the uncompressed point (SEC 1 2.3.3) of an EC public key,
- * read from its SubjectPublicKeyInfo with OpenSSL's ASN.1 and EC point code.
- * Not with EVP_PKEY_get_*_param(): an application that loaded an OpenSSL
- * ENGINE (libp11's, say) gets legacy keys from X509_get_pubkey(), and those
- * do not answer every parameter. `point` may be NULL when only the curve is
- * wanted. Returns the NID, NID_undef when not a named-curve EC key. */
+/* The curve of a named-curve EC SubjectPublicKeyInfo, and its public key
+ * bytes (the ECPoint, as the SPKI holds it). Read with OpenSSL's ASN.1 code
+ * from the SPKI, not with EVP_PKEY_get_*_param(): an application that
+ * loaded an OpenSSL ENGINE (libp11's, say) gets legacy keys from
+ * X509_get_pubkey(), and those do not answer every parameter. Returns the
+ * NID, NID_undef when not a named-curve EC key. */
 static int
-piv_ec_spki(const EVP_PKEY *pub, uint8_t point[1 + 2 * PIV_EC_FIELD_MAX], size_t *point_len)
+piv_spki_curve(const X509_PUBKEY *xpk, const uint8_t **pk, int *pk_len)
 {
-	X509_PUBKEY *xpk = NULL;
 	X509_ALGOR *alg = NULL;
 	const ASN1_OBJECT *aobj = NULL;
 	const void *pval = NULL;
-	const uint8_t *pk = NULL, *p;
-	uint8_t *der = NULL;
-	EC_GROUP *group = NULL;
-	EC_POINT *pt = NULL;
-	int der_len, pk_len = 0, ptype = 0, nid = NID_undef, found = NID_undef;
-	size_t n;
+	int ptype = 0, nid = NID_undef;
 
-	der_len = i2d_PUBKEY(pub, &der);
-	p = der;
-	if (der_len <= 0 || (xpk = d2i_X509_PUBKEY(NULL, &p, der_len)) == NULL ||
-	    X509_PUBKEY_get0_param(NULL, &pk, &pk_len, &alg, xpk) != 1)
+	if (xpk == NULL || X509_PUBKEY_get0_param(NULL, pk, pk_len, &alg, xpk) != 1)
 		goto out;
 	X509_ALGOR_get0(&aobj, NULL, NULL, alg);
 	if (OBJ_obj2nid(aobj) != NID_X9_62_id_ecPublicKey)
@@ -123,33 +114,27 @@ piv_ec_spki(const EVP_PKEY *pub, uint8_t point[1 + 2 * PIV_EC_FIELD_MAX], size_t
 	if (ptype != V_ASN1_OBJECT)
 		goto out;
 	nid = OBJ_obj2nid(pval);
-	if (nid == NID_undef)
-		goto out;
-	if (point != NULL) {
-		group = EC_GROUP_new_by_curve_name(nid);
-		pt = group != NULL ? EC_POINT_new(group) : NULL;
-		if (pt == NULL || pk_len <= 0 ||
-		    EC_POINT_oct2point(group, pt, pk, (size_t)pk_len, NULL) != 1)
-			goto out;
-		n = EC_POINT_point2oct(group, pt, POINT_CONVERSION_UNCOMPRESSED, point,
-		                       1 + 2 * PIV_EC_FIELD_MAX, NULL);
-		if (n == 0)
-			goto out;
-		*point_len = n;
-	}
-	found = nid;
 out:
-	EC_POINT_free(pt);
-	EC_GROUP_free(group);
-	X509_PUBKEY_free(xpk);
-	OPENSSL_free(der);
-	return found;
+	return nid;
 }
 
-static int
-piv_ec_nid(const EVP_PKEY *pub)
+/* The SubjectPublicKeyInfo of a key that came without a certificate
+ * (GENERATE, an import): encoded once, when the key is set. NULL when
+ * OpenSSL cannot encode the key. */
+static X509_PUBKEY *
+piv_spki_of_key(const EVP_PKEY *pub)
 {
-	return piv_ec_spki(pub, NULL, NULL);
+	X509_PUBKEY *xpk = NULL;
+	uint8_t *der = NULL;
+	const uint8_t *p;
+	int der_len;
+
+	der_len = i2d_PUBKEY(pub, &der);
+	p = der;
+	if (der_len > 0)
+		xpk = d2i_X509_PUBKEY(NULL, &p, der_len);
+	OPENSSL_free(der);
+	return xpk;
 }
 
 uint8_t
@@ -169,9 +154,13 @@ piv_rsa_alg(size_t bits)
 	}
 }
 
-uint8_t
-piv_alg_for_key(const EVP_PKEY *pub)
+/* The PIV algorithm id of `pub`, whose SubjectPublicKeyInfo is `xpk` (only
+ * read for an EC key: NULL is fine for RSA). */
+static uint8_t
+piv_alg_for_spki(const X509_PUBKEY *xpk, const EVP_PKEY *pub)
 {
+	const uint8_t *pk = NULL;
+	int pk_len = 0;
 	uint8_t alg = 0;
 
 	if (pub == NULL)
@@ -181,7 +170,7 @@ piv_alg_for_key(const EVP_PKEY *pub)
 		alg = piv_rsa_alg((size_t)EVP_PKEY_get_bits(pub));
 		break;
 	case EVP_PKEY_EC:
-		switch (piv_ec_nid(pub)) {
+		switch (piv_spki_curve(xpk, &pk, &pk_len)) {
 		case NID_X9_62_prime256v1:
 			alg = PIV_ALG_ECC_P256;
 			break;
@@ -199,25 +188,208 @@ out:
 	return alg;
 }
 
+uint8_t
+piv_alg_for_key(const EVP_PKEY *pub)
+{
+	X509_PUBKEY *xpk = NULL;
+	uint8_t alg;
+
+	/* An RSA key's size needs no SPKI. */
+	if (pub != NULL && EVP_PKEY_get_base_id(pub) == EVP_PKEY_EC)
+		xpk = piv_spki_of_key(pub);
+	alg = piv_alg_for_spki(xpk, pub);
+	X509_PUBKEY_free(xpk);
+	return alg;
+}
+
+/* First error wins: attribute lists are built in one run, checked once. */
+static void
+piv_acc(CK_RV *rv, CK_RV r)
+{
+	if (*rv == CKR_OK)
+		*rv = r;
+}
+
+/* An attribute whose value OpenSSL DER-encodes into a fresh buffer. */
+static void
+piv_set_der(CK_RV *rv, struct attr_list *l, CK_ATTRIBUTE_TYPE type, uint8_t *der, int len)
+{
+	if (len <= 0 || der == NULL)
+		piv_acc(rv, CKR_FUNCTION_FAILED);
+	else
+		piv_acc(rv, attr_set(l, type, der, (size_t)len));
+	OPENSSL_free(der);
+}
+
+static void
+piv_set_bn(CK_RV *rv, struct attr_list *l, CK_ATTRIBUTE_TYPE type,
+           const EVP_PKEY *pub, const char *param)
+{
+	BIGNUM *bn = NULL;
+	uint8_t *bytes = NULL;
+	int n;
+
+	if (EVP_PKEY_get_bn_param(pub, param, &bn) != 1) {
+		piv_acc(rv, CKR_FUNCTION_FAILED);
+		goto out;
+	}
+	n = BN_num_bytes(bn);
+	bytes = OPENSSL_malloc(n > 0 ? (size_t)n : 1);
+	if (bytes == NULL) {
+		piv_acc(rv, CKR_HOST_MEMORY);
+		goto out;
+	}
+	BN_bn2bin(bn, bytes);
+	piv_acc(rv, attr_set(l, type, bytes, (size_t)n));
+out:
+	OPENSSL_free(bytes);
+	BN_free(bn);
+}
+
+/* The uncompressed form (SEC 1 2.3.3) of an EC public key's point, as its
+ * SubjectPublicKeyInfo holds it on curve `nid`. Returns its length, 0 when
+ * it is no point of the curve. */
+static size_t
+piv_ec_point_uncompressed(int nid, const uint8_t *pk, int pk_len,
+                          uint8_t point[1 + 2 * PIV_EC_FIELD_MAX])
+{
+	EC_GROUP *group = NULL;
+	EC_POINT *pt = NULL;
+	size_t field_len, point_len = 0;
+
+	field_len = nid == NID_X9_62_prime256v1 ? 32 : nid == NID_secp384r1 ? 48 : 0;
+	/* Already uncompressed (04 X Y, SEC 1 2.3.3), as PIV cards and
+	 * nearly every certificate give it: the bytes are the answer. The
+	 * point is on the curve: OpenSSL checked it when it decoded the key
+	 * kyso holds for the slot (X509_get_pubkey(), EVP_PKEY_fromdata()). */
+	if (field_len > 0 && pk_len > 0 && (size_t)pk_len == 1 + 2 * field_len &&
+	    pk[0] == POINT_CONVERSION_UNCOMPRESSED) {
+		memcpy(point, pk, (size_t)pk_len);
+		point_len = (size_t)pk_len;
+		goto out;
+	}
+	/* Compressed or hybrid: OpenSSL's EC code rewrites it. */
+	group = nid != NID_undef ? EC_GROUP_new_by_curve_name(nid) : NULL;
+	pt = group != NULL ? EC_POINT_new(group) : NULL;
+	if (pt == NULL || pk_len <= 0 ||
+	    EC_POINT_oct2point(group, pt, pk, (size_t)pk_len, NULL) != 1)
+		goto out;
+	point_len = EC_POINT_point2oct(group, pt, POINT_CONVERSION_UNCOMPRESSED, point,
+	                               1 + 2 * PIV_EC_FIELD_MAX, NULL);
+out:
+	EC_POINT_free(pt);
+	EC_GROUP_free(group);
+	return point_len;
+}
+
+/* CKA_EC_PARAMS, the curve's OID, and CKA_EC_POINT: the uncompressed point
+ * (SEC 1 2.3.3) as a DER OCTET STRING, the form NSS, OpenSC and the PKCS#11
+ * spec use, whatever point format the SPKI used. */
+static void
+piv_set_ec_attrs(CK_RV *rv, struct attr_list *l, const X509_PUBKEY *xpk)
+{
+	uint8_t point[1 + 2 * PIV_EC_FIELD_MAX];
+	const uint8_t *pk = NULL;
+	ASN1_OCTET_STRING *os = NULL;
+	uint8_t *der = NULL;
+	size_t point_len;
+	int nid, pk_len = 0, len;
+
+	nid = piv_spki_curve(xpk, &pk, &pk_len);
+	len = i2d_ASN1_OBJECT(OBJ_nid2obj(nid), &der);
+	piv_set_der(rv, l, CKA_EC_PARAMS, der, len);
+	der = NULL;
+	point_len = piv_ec_point_uncompressed(nid, pk, pk_len, point);
+	if (point_len == 0) {
+		piv_acc(rv, CKR_FUNCTION_FAILED);
+		goto out;
+	}
+	os = ASN1_OCTET_STRING_new();
+	if (os == NULL || ASN1_OCTET_STRING_set(os, point, (int)point_len) != 1) {
+		piv_acc(rv, CKR_HOST_MEMORY);
+		goto out;
+	}
+	len = i2d_ASN1_OCTET_STRING(os, &der);
+	piv_set_der(rv, l, CKA_EC_POINT, der, len);
+out:
+	ASN1_OCTET_STRING_free(os);
+}
+
+/* The attributes public and private key objects share: type, the public
+ * numbers, and the SPKI the module verifies with. `xpk` is the key's
+ * SubjectPublicKeyInfo: the certificate's own, or the one made when the key
+ * was set; i2d_X509_PUBKEY() writes it from its decoded fields, without a
+ * trip through OpenSSL's provider encoders. */
+static CK_RV
+piv_key_attrs_make(struct attr_list *l, const X509_PUBKEY *xpk, const EVP_PKEY *pub)
+{
+	uint8_t *der = NULL;
+	int len;
+	CK_RV rv = CKR_OK;
+
+	if (EVP_PKEY_get_base_id(pub) == EVP_PKEY_RSA) {
+		piv_acc(&rv, attr_set_ulong(l, CKA_KEY_TYPE, CKK_RSA));
+		piv_set_bn(&rv, l, CKA_MODULUS, pub, OSSL_PKEY_PARAM_RSA_N);
+		piv_set_bn(&rv, l, CKA_PUBLIC_EXPONENT, pub, OSSL_PKEY_PARAM_RSA_E);
+		piv_acc(&rv, attr_set_ulong(l, CKA_MODULUS_BITS,
+		                            (CK_ULONG)EVP_PKEY_get_bits(pub)));
+	} else {
+		piv_acc(&rv, attr_set_ulong(l, CKA_KEY_TYPE, CKK_EC));
+		piv_set_ec_attrs(&rv, l, xpk);
+	}
+	len = xpk != NULL ? i2d_X509_PUBKEY(xpk, &der) : 0;
+	piv_set_der(&rv, l, CKA_PUBLIC_KEY_INFO, der, len);
+	return rv;
+}
+
+/* Drop the slot's key and what was made from it. */
+static void
+piv_slot_key_clear(struct piv_slot *slot)
+{
+	EVP_PKEY_free(slot->pub);
+	slot->pub = NULL;
+	slot->alg = 0;
+	attr_list_free(&slot->key_attrs);
+	slot->key_attrs_rv = CKR_OK;
+}
+
 void
 piv_slot_set_pub(struct piv_slot *slot, EVP_PKEY *pub, bool generated)
 {
-	EVP_PKEY_free(slot->pub);
+	X509_PUBKEY *xpk = NULL;
+
+	piv_slot_key_clear(slot);
 	slot->pub = pub;
 	slot->keep_pub = pub != NULL;
 	slot->generated = generated && pub != NULL;
-	slot->alg = piv_alg_for_key(pub);
+	if (pub == NULL)
+		goto out;
+	xpk = piv_spki_of_key(pub);
+	slot->alg = piv_alg_for_spki(xpk, pub);
+	slot->key_attrs_rv = piv_key_attrs_make(&slot->key_attrs, xpk, pub);
+out:
+	X509_PUBKEY_free(xpk);
+}
+
+/* Drop the slot's certificate. */
+static void
+piv_slot_cert_clear(struct piv_slot *slot)
+{
+	buf_free(&slot->cert);
+	X509_free(slot->x509);
+	slot->x509 = NULL;
 }
 
 CK_RV
 piv_slot_set_cert(struct piv_slot *slot, const uint8_t *der, size_t len)
 {
 	const uint8_t *p = der;
+	const X509_PUBKEY *xpk;
 	X509 *x = NULL;
 	EVP_PKEY *pub = NULL;
 	CK_RV rv = CKR_HOST_MEMORY;
 
-	buf_free(&slot->cert);
+	piv_slot_cert_clear(slot);
 	slot->cert_state = PIV_CERT_ABSENT;
 	if (der == NULL || len == 0) {
 		rv = CKR_OK;
@@ -231,27 +403,31 @@ piv_slot_set_cert(struct piv_slot *slot, const uint8_t *der, size_t len)
 	if (x == NULL)
 		goto out;
 	/* Keep the certificate's own bytes; anything the card put after it
-	 * is not part of it. */
+	 * is not part of it. The decoded certificate is kept with them: one
+	 * decoding per certificate read. */
 	if (buf_set(&slot->cert, der, (size_t)(p - der)) != 0) {
 		rv = CKR_HOST_MEMORY;
 		goto out;
 	}
+	slot->x509 = x;
+	x = NULL;
 	slot->cert_state = PIV_CERT_PRESENT;
 	rv = CKR_OK;
 	/* A key kyso generated after this certificate was written stays the
 	 * slot's key until a new certificate is written (piv_write.c). */
 	if (slot->keep_pub)
 		goto out;
-	pub = X509_get_pubkey(x);
-	EVP_PKEY_free(slot->pub);
-	slot->pub = NULL;
-	slot->alg = piv_alg_for_key(pub);
+	piv_slot_key_clear(slot);
+	pub = X509_get_pubkey(slot->x509);
+	xpk = X509_get_X509_PUBKEY(slot->x509);
+	slot->alg = piv_alg_for_spki(xpk, pub);
 	if (slot->alg == 0) {
 		log_debug("piv: certificate with a key PIV cannot use; no key objects");
 		goto out;
 	}
 	slot->pub = pub;
 	pub = NULL;
+	slot->key_attrs_rv = piv_key_attrs_make(&slot->key_attrs, xpk, slot->pub);
 out:
 	EVP_PKEY_free(pub);
 	X509_free(x);
@@ -261,8 +437,8 @@ out:
 void
 piv_slot_free(struct piv_slot *slot)
 {
-	buf_free(&slot->cert);
-	EVP_PKEY_free(slot->pub);
+	piv_slot_cert_clear(slot);
+	piv_slot_key_clear(slot);
 	memset(slot, 0, sizeof(*slot));
 }
 
@@ -274,14 +450,11 @@ piv_forget_objects(struct piv_data *d)
 	for (i = 0; i < PIV_SLOT_COUNT; i++) {
 		struct piv_slot *slot = &d->slots[i];
 
-		buf_free(&slot->cert);
+		piv_slot_cert_clear(slot);
 		slot->cert_state = PIV_CERT_UNKNOWN;
 		/* What GENERATE returned is nowhere else to be read again. */
-		if (!slot->keep_pub) {
-			EVP_PKEY_free(slot->pub);
-			slot->pub = NULL;
-			slot->alg = 0;
-		}
+		if (!slot->keep_pub)
+			piv_slot_key_clear(slot);
 	}
 	d->history_read = false;
 	d->history_present = false;
@@ -491,102 +664,6 @@ out:
 	return rv;
 }
 
-/* First error wins: attribute lists are built in one run, checked once. */
-static void
-piv_acc(CK_RV *rv, CK_RV r)
-{
-	if (*rv == CKR_OK)
-		*rv = r;
-}
-
-/* An attribute whose value OpenSSL DER-encodes into a fresh buffer. */
-static void
-piv_set_der(CK_RV *rv, struct attr_list *l, CK_ATTRIBUTE_TYPE type, uint8_t *der, int len)
-{
-	if (len <= 0 || der == NULL)
-		piv_acc(rv, CKR_FUNCTION_FAILED);
-	else
-		piv_acc(rv, attr_set(l, type, der, (size_t)len));
-	OPENSSL_free(der);
-}
-
-static void
-piv_set_bn(CK_RV *rv, struct attr_list *l, CK_ATTRIBUTE_TYPE type,
-           const EVP_PKEY *pub, const char *param)
-{
-	BIGNUM *bn = NULL;
-	uint8_t *bytes = NULL;
-	int n;
-
-	if (EVP_PKEY_get_bn_param(pub, param, &bn) != 1) {
-		piv_acc(rv, CKR_FUNCTION_FAILED);
-		goto out;
-	}
-	n = BN_num_bytes(bn);
-	bytes = OPENSSL_malloc(n > 0 ? (size_t)n : 1);
-	if (bytes == NULL) {
-		piv_acc(rv, CKR_HOST_MEMORY);
-		goto out;
-	}
-	BN_bn2bin(bn, bytes);
-	piv_acc(rv, attr_set(l, type, bytes, (size_t)n));
-out:
-	OPENSSL_free(bytes);
-	BN_free(bn);
-}
-
-/* CKA_EC_POINT: the uncompressed point as a DER OCTET STRING, the form
- * NSS, OpenSC and the PKCS#11 spec use, whatever point format the
- * certificate used. */
-static void
-piv_set_ec_point(CK_RV *rv, struct attr_list *l, const EVP_PKEY *pub)
-{
-	uint8_t point[1 + 2 * PIV_EC_FIELD_MAX];
-	ASN1_OCTET_STRING *os = NULL;
-	uint8_t *der = NULL;
-	size_t point_len = 0;
-	int len = 0;
-
-	if (piv_ec_spki(pub, point, &point_len) == NID_undef) {
-		piv_acc(rv, CKR_FUNCTION_FAILED);
-		goto out;
-	}
-	os = ASN1_OCTET_STRING_new();
-	if (os == NULL || ASN1_OCTET_STRING_set(os, point, (int)point_len) != 1) {
-		piv_acc(rv, CKR_HOST_MEMORY);
-		goto out;
-	}
-	len = i2d_ASN1_OCTET_STRING(os, &der);
-	piv_set_der(rv, l, CKA_EC_POINT, der, len);
-out:
-	ASN1_OCTET_STRING_free(os);
-}
-
-/* The attributes public and private key objects share: type, the public
- * numbers, and the SPKI the module verifies with. */
-static void
-piv_set_key_attrs(CK_RV *rv, struct attr_list *l, const EVP_PKEY *pub)
-{
-	uint8_t *der = NULL;
-	int len;
-
-	if (EVP_PKEY_get_base_id(pub) == EVP_PKEY_RSA) {
-		piv_acc(rv, attr_set_ulong(l, CKA_KEY_TYPE, CKK_RSA));
-		piv_set_bn(rv, l, CKA_MODULUS, pub, OSSL_PKEY_PARAM_RSA_N);
-		piv_set_bn(rv, l, CKA_PUBLIC_EXPONENT, pub, OSSL_PKEY_PARAM_RSA_E);
-		piv_acc(rv, attr_set_ulong(l, CKA_MODULUS_BITS,
-		                           (CK_ULONG)EVP_PKEY_get_bits(pub)));
-	} else {
-		piv_acc(rv, attr_set_ulong(l, CKA_KEY_TYPE, CKK_EC));
-		len = i2d_ASN1_OBJECT(OBJ_nid2obj(piv_ec_nid(pub)), &der);
-		piv_set_der(rv, l, CKA_EC_PARAMS, der, len);
-		der = NULL;
-		piv_set_ec_point(rv, l, pub);
-	}
-	len = i2d_PUBKEY(pub, &der);
-	piv_set_der(rv, l, CKA_PUBLIC_KEY_INFO, der, len);
-}
-
 static void
 piv_set_common(CK_RV *rv, struct attr_list *l, CK_OBJECT_CLASS cls,
                const struct piv_slot_def *def, const char *label, bool private)
@@ -602,7 +679,7 @@ piv_set_common(CK_RV *rv, struct attr_list *l, CK_OBJECT_CLASS cls,
 
 static CK_RV
 piv_add_cert(struct drv_objects *out, const struct piv_slot_def *def,
-             const struct piv_slot *slot, X509 *x)
+             const struct piv_slot *slot, const X509 *x)
 {
 	struct drv_object *obj;
 	uint8_t *der = NULL;
@@ -637,9 +714,24 @@ out:
 	return rv;
 }
 
+/* The key attributes made when the slot's key was set
+ * (piv_key_attrs_make), into one key object. */
+static void
+piv_copy_key_attrs(CK_RV *rv, struct attr_list *l, const struct piv_slot *slot)
+{
+	size_t i;
+
+	piv_acc(rv, slot->key_attrs_rv);
+	for (i = 0; i < slot->key_attrs.count; i++) {
+		const CK_ATTRIBUTE *a = &slot->key_attrs.items[i];
+
+		piv_acc(rv, attr_set(l, a->type, a->pValue, a->ulValueLen));
+	}
+}
+
 static CK_RV
 piv_add_keys(struct drv_objects *out, const struct piv_slot_def *def,
-             const struct piv_slot *slot, X509 *x)
+             const struct piv_slot *slot, const X509 *x)
 {
 	bool rsa = EVP_PKEY_get_base_id(slot->pub) == EVP_PKEY_RSA;
 	struct drv_object *pub, *priv;
@@ -653,7 +745,7 @@ piv_add_keys(struct drv_objects *out, const struct piv_slot_def *def,
 		goto out;
 	}
 	piv_set_common(&rv, &pub->attrs, CKO_PUBLIC_KEY, def, def->pub_label, false);
-	piv_set_key_attrs(&rv, &pub->attrs, slot->pub);
+	piv_copy_key_attrs(&rv, &pub->attrs, slot);
 	piv_acc(&rv, attr_set_bool(&pub->attrs, CKA_DESTROYABLE, false));
 	piv_acc(&rv, attr_set_bool(&pub->attrs, CKA_LOCAL, slot->generated));
 	piv_acc(&rv, attr_set_bool(&pub->attrs, CKA_VERIFY, true));
@@ -679,7 +771,7 @@ piv_add_keys(struct drv_objects *out, const struct piv_slot_def *def,
 		goto out;
 	}
 	piv_set_common(&rv, &priv->attrs, CKO_PRIVATE_KEY, def, def->priv_label, true);
-	piv_set_key_attrs(&rv, &priv->attrs, slot->pub);
+	piv_copy_key_attrs(&rv, &priv->attrs, slot);
 	piv_acc(&rv, attr_set_bool(&priv->attrs, CKA_DESTROYABLE, false));
 	piv_acc(&rv, attr_set_bool(&priv->attrs, CKA_LOCAL, slot->generated));
 	piv_acc(&rv, attr_set_bool(&priv->attrs, CKA_SENSITIVE, true));
@@ -728,8 +820,7 @@ piv_load_objects(struct card *card, struct drv_objects *out)
 		struct piv_slot *slot = &d->slots[i];
 		bool listed = i < PIV_MAIN_SLOTS ||
 		              (unsigned)(i - PIV_MAIN_SLOTS) < d->retired_on_card;
-		const uint8_t *p;
-		X509 *x = NULL;
+		const X509 *x = NULL;
 
 		if (listed && slot->cert_state == PIV_CERT_UNKNOWN) {
 			rv = piv_read_cert(card, d, i);
@@ -737,17 +828,13 @@ piv_load_objects(struct card *card, struct drv_objects *out)
 				goto out;
 		}
 		if (slot->cert_state == PIV_CERT_PRESENT) {
-			p = slot->cert.data;
-			x = d2i_X509(NULL, &p, (long)slot->cert.len);
-			if (x == NULL) {
-				rv = CKR_HOST_MEMORY;
-				goto out;
-			}
-			rv = piv_add_cert(out, def, slot, x);
+			/* piv_slot_set_cert() keeps the decoded certificate
+			 * with its bytes. */
+			x = slot->x509;
+			rv = x != NULL ? piv_add_cert(out, def, slot, x) : CKR_GENERAL_ERROR;
 		}
 		if (rv == CKR_OK && slot->pub != NULL)
 			rv = piv_add_keys(out, def, slot, x);
-		X509_free(x);
 		if (rv != CKR_OK)
 			goto out;
 	}
