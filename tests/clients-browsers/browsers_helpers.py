@@ -1,9 +1,11 @@
 """What the browser tests of issue 6 share (suite 'clients').
 
 Each test drives a real browser (Debian's chromium, firefox-esr) with
-kyso registered in its NSS database, against the demo virtual PIV card
-(kyso-vcard --type piv --provision demo) in a private pcscd (rig.py), to
-HTTPS servers on 127.0.0.1 that require a client certificate issued by
+kyso registered in its NSS database, against one virtual card, the
+profile named on the command line (../clients-nss-openssl/
+card_profiles.py: `piv`, the demo PIV card and its 9A key, or
+`epass2003`, Feitian's vendor layout and the key of "NGUYỄN VĂN AN"), in
+a private pcscd (rig.py), to HTTPS servers on 127.0.0.1 that require a client certificate issued by
 the demo CA (client_auth_server.py). The browser runs headful on a
 private Xvfb (display number chosen by Xvfb: -displayfd); xdotool types
 the PIN into the browser's own PIN dialog.
@@ -12,15 +14,15 @@ The proof never comes from the browser or from kyso: it is the server's
 log line `client certificate: subject="O = kyso, CN = kyso demo 9A"
 sha256=... protocol=TLSv1.3`, printed only after OpenSSL verified the
 chain to the demo CA and the CertificateVerify signature made on the
-card, and the certificate's SHA-256 must be the one OpenSC's own module
-reads off the card.
+card, and the certificate's SHA-256 must be the one card_profiles read
+off the card (PIV: with OpenSC's own module) and verified against the
+demo CA.
 
 Every process started here (Xvfb, servers, browsers) is stopped on every
 path: `with` blocks, and the parent-death signal (rig._die_with_parent)
 when the test itself is killed.
 """
 
-import hashlib
 import os
 import re
 import select
@@ -33,21 +35,18 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), 'integration', 'piv'))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), 'integration'))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), 'clients-nss-openssl'))
 
 import piv_helpers as h  # noqa: E402  (tests/integration/piv)
 import rig  # noqa: E402  (tests/integration/rig.py)
+import card_profiles as cp  # noqa: E402,F401  (the tests use b.cp)
 
 check = rig.check
 fail = rig.fail
 log = rig.log
 
-PIN = h.PIN
 MODULE = h.MODULE
 SERVER = os.path.join(HERE, 'client_auth_server.py')
-# 9A, PIV Authentication: RSA-2048, PIN once per session; its certificate
-# has clientAuth (tests/vcard/piv/piv_provision.c).
-AUTH_ID = 0x01
-AUTH_CN = 'kyso demo 9A'
 
 
 def sanitizer_build():
@@ -378,40 +377,6 @@ def tls12_conf(work):
                    '[tls]\nClientSignatureAlgorithms = RSA+SHA256\n')
 
 
-def card_cert(r, work, key_id=AUTH_ID):
-    """The certificate in the card's slot, read with OpenSC's pkcs11-tool
-    and OpenSC's own module (not kyso: the expected values do not come
-    from the code under test); it must verify against the demo CA.
-    Returns (PEM path, subject as `openssl x509 -subject` prints it,
-    SHA-256 of the DER in hex)."""
-    oenv = h.opensc_env(r, work)
-    der = os.path.join(work, 'opensc-cert-%02x.der' % key_id)
-    h.tool(oenv, '--read-object', '--type', 'cert', '--id', '%02x' % key_id,
-           '-o', der, module=h.OPENSC_MODULE,
-           what='OpenSC reading certificate %02X' % key_id)
-    pem = os.path.join(work, 'cert-%02x.pem' % key_id)
-    env = rig.without_preload(r.env)
-    h.openssl(env, 'x509', '-inform', 'DER', '-in', der, '-out', pem)
-    return pem, cert_subject(env, pem), cert_sha256(der)
-
-
-def cert_subject(env, pem):
-    out = h.openssl(env, 'x509', '-in', pem, '-noout', '-subject').stdout
-    return out.strip().split('=', 1)[1].strip()
-
-
-def cert_sha256(der_path):
-    with open(der_path, 'rb') as f:
-        return hashlib.sha256(f.read()).hexdigest()
-
-
-def verify_with_ca(env, ca, pem, what):
-    res = rig.run(['openssl', 'verify', '-CAfile', ca, pem], env=env)
-    check(res.returncode == 0 and ': OK' in res.stdout,
-          '%s does not verify against the demo CA:\n%s'
-          % (what, res.describe()))
-
-
 def nss(cmd, env, what, timeout=60):
     """An NSS tool with no terminal (setsid) and empty stdin: a prompt
     fails at once instead of hanging."""
@@ -462,14 +427,14 @@ def check_accepted(server, subject, sha256, protocol, what):
     return line
 
 
-def client_auth_session(r, card, ca, work, what, dbdir, env, browser_cmd,
+def client_auth_session(r, card, work, what, dbdir, env, browser_cmd,
                         pin_dialog, prepare=None):
     """The scenario both browser tests run, in one browser session:
 
     1. The browser (`browser_cmd(first_url)`, with `env` plus the Xvfb
        display) opens P1 (TLS 1.3 only). Its own PIN dialog (a window
        titled /`pin_dialog`/) appears; xdotool types the PIN. Check: P1's
-       log line names the card's 9A certificate, protocol=TLSv1.3 (TLS
+       log line names the card's signing certificate, protocol=TLSv1.3 (TLS
        1.3 with an RSA key: the browser signs with RSA-PSS through kyso).
     2. P1's page sends the browser on to P2 (TLS 1.2 only, and the
        CertificateRequest offers only rsa_pkcs1_sha256: CKM_RSA_PKCS).
@@ -479,14 +444,15 @@ def client_auth_session(r, card, ca, work, what, dbdir, env, browser_cmd,
        verifies no client certificate, so what P1 and P2 verified came
        from the card.
 
-    `dbdir` is the browser's NSS database (kyso registered in it); it is
+    `card` is a card_profiles.Card. `dbdir` is the browser's NSS database
+    (kyso registered in it); it is
     made to trust the test servers' CA. `prepare(urls)` runs before the
     browser starts (profile settings that name the servers)."""
     senv = server_env(r)
-    pem, subject, sha = card_cert(r, work)
-    verify_with_ca(senv, ca, pem, 'the 9A certificate read by OpenSC')
-    log('the card\'s 9A certificate (read by OpenSC): subject "%s" '
-        'sha256 %s' % (subject, sha))
+    ca = card.ca
+    subject, sha = card.subject, card.sha256
+    log('the card\'s certificate "%s" (CA-verified): subject "%s" '
+        'sha256 %s' % (card.cert_label, subject, sha))
     server_ca, cert, key = server_cert(work, senv)
     trust_server_ca(dbdir, env, server_ca)
     tls12 = dict(senv)
@@ -512,7 +478,7 @@ def client_auth_session(r, card, ca, work, what, dbdir, env, browser_cmd,
                 return '\n'.join(l for l in browser.text().splitlines()
                                  if 'dbus' not in l.lower())[-3000:]
 
-            type_pin(benv, pin_dialog, PIN, what, timeout=40,
+            type_pin(benv, pin_dialog, card.pin, what, timeout=40,
                      still_running=browser.running)
             for srv, proto in ((s1, 'TLSv1.3'), (s2, 'TLSv1.2')):
                 got = srv.wait_accepted(30, browser.running)
@@ -522,7 +488,7 @@ def client_auth_session(r, card, ca, work, what, dbdir, env, browser_cmd,
                 check_accepted(srv, subject, sha, proto,
                                '%s %s' % (what, proto))
 
-            card.stop()
+            card.card.stop()
             log('%s: card removed' % what)
             navigate(benv, browser.proc.pid, s3.url, what)
             seen = wait_until(lambda: s3.failures() or s3.accepted(), 30)

@@ -1,6 +1,9 @@
 #!/usr/bin/python3
 """Issue 6: Chromium (Debian's chromium) authenticates to HTTPS servers
-with the demo PIV card's 9A key and certificate through kyso.
+with a card's signing key and certificate through kyso. The card is the
+profile named on the command line (../clients-nss-openssl/
+card_profiles.py): `piv` (the demo PIV card's 9A key) or `epass2003`
+(Feitian's vendor layout, the key of "NGUYỄN VĂN AN").
 
 Set-up, as docs/guides/chromium.md tells a resident: a scratch HOME whose
 NSS database ($HOME/.pki/nssdb, made with `certutil -N`) has kyso
@@ -8,15 +11,20 @@ registered with `modutil -add kyso -libfile MODULE -mechanisms
 FRIENDLY`, and the test servers' CA trusted in it (`certutil -A -t C,,`).
 Chromium runs headful on a private Xvfb. The certificate chooser is skipped the way the
 AutoSelectCertificateForUrls policy does it, but per profile: the content
-setting auto_select_certificate (filter SUBJECT CN = kyso demo 9A) in the
-fresh profile's Preferences, so no file is written under /etc.
+setting auto_select_certificate (filter SUBJECT CN = the card's CN) in
+the fresh profile's Preferences, so no file is written under /etc. The
+ePass2003's two certificates (signing, encryption) have the same subject:
+the filter matches both and Chromium takes the first kyso lists, the
+signing one (the order of the token's own index); were it the encryption
+one, the server would refuse it (no digitalSignature, no clientAuth) and
+the test would fail saying so.
 
 The scenario (browsers_helpers.client_auth_session):
 1. https://127.0.0.1:P1/ (TLS 1.3 only, client certificate required):
    Chromium's real "Unlock Security Device" dialog asks for the PIN and
    xdotool types it. Check: P1's log line
    `client certificate: subject="O = kyso, CN = kyso demo 9A"
-   sha256=<the 9A certificate as OpenSC's module reads it> protocol=TLSv1.3`
+   sha256=<the card's certificate, CA-verified> protocol=TLSv1.3`
    (RSA-PSS signature on the card: CKM_RSA_PKCS_PSS).
 2. P1's page leads on to P2 (TLS 1.2 only, rsa_pkcs1_sha256 only:
    CKM_RSA_PKCS). Check: the same line with protocol=TLSv1.2.
@@ -30,21 +38,22 @@ import json
 import os
 
 import browsers_helpers as b
-from browsers_helpers import AUTH_CN, h, rig
+from browsers_helpers import cp, h, rig
 
 PIN_DIALOG = '^Unlock Security Device'
 
 
-def write_preferences(profile_dir, urls):
+def write_preferences(profile_dir, urls, cn):
     """The fresh profile's Preferences: the AUTO_SELECT_CERTIFICATE
     content setting for each URL's origin, with the filter the
     AutoSelectCertificateForUrls policy takes ({"SUBJECT": {"CN": ...}}),
-    so Chromium picks the 9A certificate without showing its chooser."""
+    so Chromium picks the card's certificate with subject CN `cn` without
+    showing its chooser."""
     exceptions = {}
     for u in urls:
         exceptions['%s,*' % u.rstrip('/')] = {
             'last_modified': '13300000000000000',
-            'setting': {'filters': [{'SUBJECT': {'CN': AUTH_CN}}]},
+            'setting': {'filters': [{'SUBJECT': {'CN': cn}}]},
         }
     prefs = {
         'profile': {'content_settings': {'exceptions': {
@@ -63,13 +72,14 @@ def test():
         rig.skip('chromium hangs at start-up under the ASan preload; the '
                  'plain build runs this test')
     rig.require_module()
-    work = h.workdir('chromium')
+    profile = cp.profile_name()
+    work = h.workdir('chromium-%s' % profile)
     home = os.path.join(work, 'home')
     nssdb = os.path.join(home, '.pki', 'nssdb')
     user_data = os.path.join(work, 'chromium-profile')
     os.makedirs(nssdb)
     with rig.Rig(readers=2) as r:
-        card, _, ca = h.start_demo_card(r, work)
+        card = cp.start(r, work, profile)
         env = dict(r.env)
         env['HOME'] = home
         b.nss(['certutil', '-N', '-d', 'sql:' + nssdb, '--empty-password'],
@@ -87,9 +97,9 @@ def test():
                     url]
 
         b.client_auth_session(
-            r, card, ca, work, 'chromium', nssdb, env, browser_cmd,
+            r, card, work, 'chromium', nssdb, env, browser_cmd,
             PIN_DIALOG, prepare=lambda urls: write_preferences(
-                os.path.join(user_data, 'Default'), urls))
+                os.path.join(user_data, 'Default'), urls, card.cn))
 
 
 rig.main(test)

@@ -1,8 +1,9 @@
-"""What the client-program tests (GnuTLS, OpenSSH, p11-kit) share: the
-demo PIV card in a rig (tests/integration/rig.py, through the PIV
-helpers), free loopback ports, background servers that are always
-stopped, and the certificates of the demo card checked against the demo
-CA that kyso-vcard wrote (the check that does not trust kyso).
+"""What the client-program tests (GnuTLS, OpenSSH, p11-kit) share: one
+virtual card in a rig (tests/integration/rig.py), the profile named on the
+command line (../clients-nss-openssl/card_profiles.py: `piv`, the demo PIV
+card, or `epass2003`, Feitian's vendor layout), free loopback ports, background servers that are always
+stopped, and the card's certificates checked against the demo CA that
+kyso-vcard wrote (the check that does not trust kyso).
 
 Each test is a script run with /usr/bin/python3. Client programs that
 load kyso get the rig's environment (`r.env`: the private pcscd and, in
@@ -19,16 +20,15 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), 'integration', 'piv'))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), 'integration'))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), 'clients-nss-openssl'))
 
 import piv_helpers as h  # noqa: E402
 import rig  # noqa: E402
+import card_profiles as cp  # noqa: E402
 
 check = rig.check
 fail = rig.fail
 log = rig.log
-PIN = h.PIN
-# The four keys of the demo card: CKA_ID, what the key is, its SSH type.
-DEMO_IDS = [(k['id'], k) for k in h.DEMO_KEYS]
 
 
 def sanitizer_build():
@@ -116,28 +116,17 @@ class Server:
             time.sleep(0.05)
 
 
-def demo_certs(r, work, env=None):
-    """Start the demo PIV card in reader 0 and read its four certificates
-    with OpenSC's pkcs11-tool and OpenSC's own module, not kyso's, so the
-    expected values do not come from the code under test; each must verify
-    against the demo CA. Returns (card, CA PEM path, {id: cert PEM path})."""
-    env = env or r.env
-    card, _, ca = h.start_demo_card(r, work)
-    oenv = h.opensc_env(r, work)
-    certs = {}
-    for key_id, _ in DEMO_IDS:
-        der = os.path.join(work, 'opensc-cert-%02x.der' % key_id)
-        h.tool(oenv, '--read-object', '--type', 'cert', '--id',
-               '%02x' % key_id, '-o', der, module=h.OPENSC_MODULE,
-               what='OpenSC reading certificate %02X' % key_id)
-        pem = os.path.join(work, 'cert-%02x.pem' % key_id)
-        h.openssl(env, 'x509', '-inform', 'DER', '-in', der, '-out', pem)
-        res = rig.run(['openssl', 'verify', '-CAfile', ca, pem], env=env)
-        check(res.returncode == 0 and ': OK' in res.stdout,
-              'certificate %02X (read by OpenSC) does not verify against the '
-              'demo CA:\n%s' % (key_id, res.describe()))
-        certs[key_id] = pem
-    return card, ca, certs
+def card_certs(r, work):
+    """Start the card of the profile named on the command line in reader 0
+    and read its certificates, each verified against the demo CA (with
+    OpenSC's own module where OpenSC reads the card, so the expected
+    values do not come from the code under test: see card_profiles).
+    Returns (card_profiles.Card, {hex CKA_ID: certificate PEM path}, [hex
+    CKA_ID of each key, the signing key first])."""
+    card = cp.start(r, work, cp.profile_name())
+    certs = {card.ids[label]: card.certs[label] for label in card.cert_labels}
+    ids = [card.key_id] + sorted(i for i in certs if i != card.key_id)
+    return card, certs, ids
 
 
 def cert_subject(env, pem):

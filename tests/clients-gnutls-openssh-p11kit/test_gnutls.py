@@ -1,22 +1,25 @@
 #!/usr/bin/python3
 """Issue 6, GnuTLS (gnutls-bin: p11tool, gnutls-cli) with kyso's module
-and the demo PIV card.
+and one virtual card, the profile named on the command line
+(../clients-nss-openssl/card_profiles.py): `piv` (the demo PIV card, four
+keys) or `epass2003` (Feitian's vendor layout: two RSA-2048 keys with
+20-byte CKA_IDs, the signing one "NGUYỄN VĂN AN").
 
-1. `p11tool --provider MODULE --list-all-certs` lists the four demo
+1. `p11tool --provider MODULE --list-all-certs` lists the card's
    certificates. Proof: each listed certificate, exported with
-   `p11tool --export`, is byte for byte the one OpenSC's module reads off
-   the card, and that one verifies against the demo CA.
-2. `p11tool --provider MODULE --login --set-pin=123456 --test-sign
-   "pkcs11:...;id=%NN;type=private"` for all four keys. Proof: p11tool
+   `p11tool --export`, is byte for byte the one card_profiles read (PIV:
+   with OpenSC's module) and verified against the demo CA.
+2. `p11tool --provider MODULE --login --set-pin=PIN --test-sign
+   "pkcs11:...;id=%NN...;type=private"` for every key. Proof: p11tool
    prints "Verifying against public key in the token... ok" and the
    token's public key (`p11tool --export-pubkey`) is the certificate's.
-3. `gnutls-cli --x509keyfile "pkcs11:...;id=%01;type=private;pin-value="
+3. `gnutls-cli --x509keyfile "pkcs11:...;id=%..;type=private;pin-value="
    --x509certfile cert.pem` against `openssl s_server -Verify 1
-   -verify_return_error` on 127.0.0.1, TLS 1.3 and TLS 1.2 with the RSA
-   key of 9A, TLS 1.3 with the P-384 key of 9E. Proof: the server's log
-   line `depth=0 O = kyso, CN = kyso demo 9A` (the verified client
-   certificate's subject) and its -www page, which echoes the client's
-   certificate.
+   -verify_return_error` on 127.0.0.1, TLS 1.3 and TLS 1.2 with the
+   card's signing key (PIV: 9A), and on the PIV card TLS 1.3 with the
+   P-384 key of 9E. Proof: the server's log line `depth=0 SUBJECT` (the
+   verified client certificate's subject) and its -www page, which echoes
+   the client's certificate.
 
 Sanitizer builds run 1 and 2 only: gnutls-cli hangs at exit inside
 libp11-kit under the ASan preload; the plain build runs 3.
@@ -55,56 +58,57 @@ def pem_norm(text):
     return '\n'.join(lines[start:end + 1])
 
 
-def list_and_export(module, env, tok, certs):
+def list_and_export(module, env, tok, card, certs):
     res = p11tool(module, env, '--list-all-certs', tok,
                   what='p11tool --list-all-certs')
     urls = [l.split('URL:', 1)[1].strip() for l in res.stdout.splitlines()
             if l.strip().startswith('URL:')]
-    check(len(urls) == 4, 'p11tool --list-all-certs lists %d certificates, '
-          'expected the 4 of the demo card:\n%s' % (len(urls), res.stdout))
-    for key_id, key in c.DEMO_IDS:
-        label = key['cert_label']
+    check(len(urls) == len(certs), 'p11tool --list-all-certs lists %d '
+          'certificates, expected the %d of the card:\n%s'
+          % (len(urls), len(certs), res.stdout))
+    for label in card.cert_labels:
+        key_id = card.ids[label]
         check(('Label: %s' % label) in res.stdout, 'p11tool --list-all-certs '
               'does not list %r:\n%s' % (label, res.stdout))
-        url = '%s;id=%%%02X;type=cert' % (tok, key_id)
+        url = '%s;id=%s;type=cert' % (tok, card.id_uri(key_id))
         out = p11tool(module, env, '--export', url,
                       what='p11tool --export %s' % url).stdout
         with open(certs[key_id]) as f:
             want = f.read()
         check(pem_norm(out) == pem_norm(want), 'p11tool --export of '
-              'certificate %02X differs from the card\'s (read by OpenSC)'
+              'certificate %s differs from the card\'s (CA-verified)'
               % key_id)
         log('p11tool --list-all-certs: %s, same as the card (CA-verified)'
             % label)
 
 
-def test_sign(module, env, tok, certs, work):
-    for key_id, key in c.DEMO_IDS:
-        url = '%s;id=%%%02X;type=private' % (tok, key_id)
-        res = p11tool(module, env, '--login', '--set-pin=' + h.PIN,
+def test_sign(module, env, tok, card, certs, ids, work):
+    for key_id in ids:
+        url = '%s;id=%s;type=private' % (tok, card.id_uri(key_id))
+        res = p11tool(module, env, '--login', '--set-pin=' + card.pin,
                       '--test-sign', url, what='p11tool --test-sign %s' % url)
         out = res.stdout + res.stderr
         check('Verifying against public key in the token... ok' in out,
-              'p11tool --test-sign %02X: no "Verifying against public key '
+              'p11tool --test-sign %s: no "Verifying against public key '
               'in the token... ok":\n%s' % (key_id, res.describe()))
         # The token's public key must be the certificate's, or the check
         # above proves nothing about the card.
-        pub = p11tool(module, env, '--login', '--set-pin=' + h.PIN,
-                      '--export-pubkey',
-                      '%s;id=%%%02X;type=public' % (tok, key_id),
-                      what='p11tool --export-pubkey %02X' % key_id).stdout
-        pub_path = h.write(os.path.join(work, 'tok-pub-%02x.pem' % key_id),
-                           pub)
+        # --outfile: without it p11tool warns and sleeps 3 s.
+        pub_path = os.path.join(work, 'tok-pub-%s.pem' % key_id[:8])
+        p11tool(module, env, '--login', '--set-pin=' + card.pin,
+                '--export-pubkey', '--outfile', pub_path,
+                '%s;id=%s;type=public' % (tok, card.id_uri(key_id)),
+                what='p11tool --export-pubkey %s' % key_id)
         tok_pub = h.openssl(env, 'pkey', '-pubin', '-in', pub_path).stdout
         check(tok_pub.strip() == c.cert_pubkey_pem(env, certs[key_id]).strip(),
-              'p11tool --export-pubkey %02X is not the public key of the '
+              'p11tool --export-pubkey %s is not the public key of the '
               'card\'s certificate' % key_id)
-        log('p11tool --test-sign %02X (%s %d): "Verifying against public '
-            'key in the token... ok", the certificate\'s key'
-            % (key_id, key['type'], key['bits']))
+        log('p11tool --test-sign %s: "Verifying against public key in the '
+            'token... ok", the certificate\'s key' % key_id)
 
 
-def tls(module, env, tok, certs, ca, work, key_id, version):
+def tls(module, env, tok, card, certs, work, key_id, version):
+    ca = card.ca
     subject = c.cert_subject(env, certs[key_id])
     srv_key = os.path.join(work, 'server.key')
     srv_cert = os.path.join(work, 'server.pem')
@@ -113,17 +117,18 @@ def tls(module, env, tok, certs, ca, work, key_id, version):
                   'ec_paramgen_curve:P-256', '-nodes', '-keyout', srv_key,
                   '-out', srv_cert, '-subj', '/CN=127.0.0.1', '-days', '2')
     port = c.free_port()
-    log_path = os.path.join(work, 's_server-%02x-%s.log' % (key_id, version))
+    log_path = os.path.join(work, 's_server-%s-%s.log' % (key_id[:8], version))
     prio = {'1.3': 'NORMAL:-VERS-ALL:+VERS-TLS1.3',
             '1.2': 'NORMAL:-VERS-ALL:+VERS-TLS1.2'}[version]
-    what = 'gnutls-cli TLS %s client authentication with key %02X' % (
+    what = 'gnutls-cli TLS %s client authentication with key %s' % (
         version, key_id)
     with c.Server(['openssl', 's_server', '-accept', '127.0.0.1:%d' % port,
                    '-cert', srv_cert, '-key', srv_key, '-CAfile', ca,
                    '-Verify', '1', '-verify_return_error', '-www'],
                   c.server_env(env), log_path, port,
                   'openssl s_server') as srv:
-        key = '%s;id=%%%02X;type=private;pin-value=%s' % (tok, key_id, h.PIN)
+        key = '%s;id=%s;type=private;pin-value=%s' % (
+            tok, card.id_uri(key_id), card.pin)
         res = rig.run(['gnutls-cli', '--provider', module, '--insecure',
                        '--priority', prio, '--x509keyfile', key,
                        '--x509certfile', certs[key_id], '-p', str(port),
@@ -152,22 +157,24 @@ def test():
         if shutil.which(prog) is None:
             rig.skip('%s is not installed (gnutls-bin)' % prog)
     rig.require_module()
-    work = h.workdir('gnutls')
+    work = h.workdir('gnutls-%s' % c.cp.profile_name())
     with rig.Rig(readers=2) as r:
-        _, ca, certs = c.demo_certs(r, work)
+        card, certs, ids = c.card_certs(r, work)
         env = r.env
         tok = token_url(h.MODULE, env)
-        list_and_export(h.MODULE, env, tok, certs)
-        test_sign(h.MODULE, env, tok, certs, work)
+        list_and_export(h.MODULE, env, tok, card, certs)
+        test_sign(h.MODULE, env, tok, card, certs, ids, work)
         if c.sanitizer_build():
             # gnutls-cli completes the handshake, then hangs at exit in
             # libp11-kit under the ASan preload (as p11-kit does, see
             # tests/integration/test_install.py).
             log('sanitizer build: gnutls-cli TLS left to the plain build')
             return
-        tls(h.MODULE, env, tok, certs, ca, work, 0x01, '1.3')
-        tls(h.MODULE, env, tok, certs, ca, work, 0x01, '1.2')
-        tls(h.MODULE, env, tok, certs, ca, work, 0x04, '1.3')
+        tls(h.MODULE, env, tok, card, certs, work, card.key_id, '1.3')
+        tls(h.MODULE, env, tok, card, certs, work, card.key_id, '1.2')
+        if card.name == 'piv':
+            # 9E, Card Authentication: EC P-384.
+            tls(h.MODULE, env, tok, card, certs, work, '04', '1.3')
 
 
 rig.main(test)

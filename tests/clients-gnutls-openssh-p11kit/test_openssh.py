@@ -1,25 +1,27 @@
 #!/usr/bin/python3
 """Issue 6, OpenSSH (openssh-client, openssh-server) with kyso's module
-and the demo PIV card.
+and one virtual card, the profile named on the command line
+(../clients-nss-openssl/card_profiles.py): `piv` (the demo PIV card) or
+`epass2003` (Feitian's vendor layout, two RSA-2048 keys).
 
 1. `ssh-keygen -D MODULE` prints the token's public keys. Proof: they are
-   exactly the public keys of the card's four certificates (read with
-   OpenSC's module, verified against the demo CA), converted with
-   `ssh-keygen -i -m PKCS8`: RSA 2048 (9A, 9D), ECDSA P-256 (9C), P-384
-   (9E).
+   exactly the public keys of the card's certificates (read by
+   card_profiles, PIV with OpenSC's module, verified against the demo
+   CA), converted with `ssh-keygen -i -m PKCS8`: PIV RSA 2048 (9A, 9D),
+   ECDSA P-256 (9C), P-384 (9E); ePass2003 RSA 2048 x2.
 2. `ssh -I MODULE -o IdentitiesOnly=yes -i KEY.pub root@127.0.0.1 echo
    kyso-ok` to a private sshd (own config, host key, port and
    AuthorizedKeysFile holding the certificates' keys), the PIN given by
-   an SSH_ASKPASS script (SSH_ASKPASS_REQUIRE=force), for the RSA key of
-   9A and the P-384 key of 9E. Proof: the remote command prints kyso-ok
+   an SSH_ASKPASS script (SSH_ASKPASS_REQUIRE=force), for the card's
+   signing key (PIV: the RSA key of 9A, and the P-384 key of 9E). Proof: the remote command prints kyso-ok
    and sshd logs `Accepted publickey for root from 127.0.0.1 port N ssh2:
    RSA SHA256:...` with the fingerprint of the certificate's key.
 3. `ssh-add -s MODULE` into a private `ssh-agent -P <module's resolved
-   path>`. Proof: `ssh-add -L` lists the four certificate keys, and an ssh
-   login through the agent alone (no -I) with the 9A key is accepted by
+   path>`. Proof: `ssh-add -L` lists the certificates' keys, and an ssh
+   login through the agent alone (no -I) with the signing key is accepted by
    sshd with that key's fingerprint.
 
-Not covered: the 9C key (PIN always) with ssh. OpenSSH 9.2 logs in with
+Not covered: the PIV 9C key (PIN always) with ssh. OpenSSH 9.2 logs in with
 CKU_USER and then skips the CKU_CONTEXT_SPECIFIC login for a key with
 CKA_ALWAYS_AUTHENTICATE in the same call (`always_auth && !did_login` in
 ssh-pkcs11.c), and kyso answers C_Sign with CKR_USER_NOT_LOGGED_IN.
@@ -42,17 +44,18 @@ HELPER = '/usr/lib/openssh/ssh-pkcs11-helper'
 
 
 def ssh_pub_of_cert(env, work, key_id, cert):
-    pem = h.write(os.path.join(work, 'cert-pub-%02x.pem' % key_id),
+    short = key_id[:8]
+    pem = h.write(os.path.join(work, 'cert-pub-%s.pem' % short),
                   c.cert_pubkey_pem(env, cert))
     out = h.run_ok(['ssh-keygen', '-i', '-m', 'PKCS8', '-f', pem], env,
-                   'ssh-keygen -i of certificate %02X' % key_id).stdout
+                   'ssh-keygen -i of certificate %s' % key_id).stdout
     fields = out.split()
     check(len(fields) >= 2, 'ssh-keygen -i printed %r' % out)
-    path = h.write(os.path.join(work, 'key-%02x.pub' % key_id),
-                   '%s %s kyso-%02x\n' % (fields[0], fields[1], key_id))
+    path = h.write(os.path.join(work, 'key-%s.pub' % short),
+                   '%s %s kyso-%s\n' % (fields[0], fields[1], short))
     os.chmod(path, 0o600)
     fp = h.run_ok(['ssh-keygen', '-l', '-E', 'sha256', '-f', path], env,
-                  'fingerprint of key %02X' % key_id).stdout.split()
+                  'fingerprint of key %s' % key_id).stdout.split()
     # "256 SHA256:... comment (ECDSA)"
     return path, '%s %s' % (fields[0], fields[1]), fp[1], fp[-1].strip('()')
 
@@ -144,13 +147,13 @@ def test():
             rig.skip('%s is not installed (openssh-client, openssh-server)'
                      % prog)
     rig.require_module()
-    work = h.workdir('openssh')
+    work = h.workdir('openssh-%s' % c.cp.profile_name())
     os.chmod(work, 0o700)
     module = os.path.realpath(h.MODULE)
     with rig.Rig(readers=2) as r:
-        _, _, certs = c.demo_certs(r, work)
+        card, certs, ids = c.card_certs(r, work)
         keys = {}
-        for key_id, _ in c.DEMO_IDS:
+        for key_id in ids:
             keys[key_id] = ssh_pub_of_cert(r.env, work, key_id, certs[key_id])
         want = set(k[1] for k in keys.values())
 
@@ -161,11 +164,11 @@ def test():
         check(got == want, 'ssh-keygen -D: the token\'s keys are not the '
               'certificates\' keys:\ngot %s\nwant %s\n%s'
               % (sorted(got), sorted(want), res.describe()))
-        log('ssh-keygen -D: the 4 keys of the card\'s certificates '
-            '(RSA 2048 x2, ECDSA P-256, P-384)')
+        log('ssh-keygen -D: the %d keys of the card\'s certificates (%s)'
+            % (len(want), ', '.join(sorted(k[3] for k in keys.values()))))
 
         askpass = h.write(os.path.join(work, 'askpass.sh'),
-                          '#!/bin/sh\necho %s\n' % h.PIN)
+                          '#!/bin/sh\necho %s\n' % card.pin)
         os.chmod(askpass, 0o700)
         env = dict(r.env, SSH_ASKPASS=askpass, SSH_ASKPASS_REQUIRE='force')
         env.pop('DISPLAY', None)
@@ -174,9 +177,11 @@ def test():
         srv, port, known = start_sshd(r.env, work, sorted(want))
         with srv:
             # 2. ssh -I MODULE
-            for key_id in (0x01, 0x04):
+            # PIV: 9A (RSA) and 9E (EC P-384); ePass2003: the signing key.
+            for key_id in [card.key_id] + (['04'] if card.name == 'piv'
+                                           else []):
                 path, _, fp, ktype = keys[key_id]
-                what = 'ssh -I MODULE with key %02X' % key_id
+                what = 'ssh -I MODULE with key %s' % key_id
                 res = rig.run(ssh_cmd(port, known,
                                       ['-I', module, '-o', 'IdentitiesOnly=yes',
                                        '-i', path]), env=env, timeout=60)
@@ -198,10 +203,10 @@ def test():
                 check(got == want, 'ssh-add -L: the agent holds other keys '
                       'than the certificates\':\ngot %s\nwant %s'
                       % (sorted(got), sorted(want)))
-                log('ssh-add -s MODULE; ssh-add -L: the 4 keys of the card\'s '
-                    'certificates')
-                path, _, fp, ktype = keys[0x01]
-                what = 'ssh through ssh-agent with key 01'
+                log('ssh-add -s MODULE; ssh-add -L: the %d keys of the '
+                    'card\'s certificates' % len(want))
+                path, _, fp, ktype = keys[card.key_id]
+                what = 'ssh through ssh-agent with key %s' % card.key_id
                 res = rig.run(ssh_cmd(port, known,
                                       ['-o', 'IdentitiesOnly=yes', '-i', path]),
                               env=aenv, timeout=60)

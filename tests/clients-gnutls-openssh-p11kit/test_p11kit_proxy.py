@@ -7,18 +7,20 @@ they use "the system's PKCS#11 modules") exposes kyso's token.
 p11-kit reads ~/.config/pkcs11/modules/ but not as root, so the clients
 run as user 65534 (nobody) with a private HOME holding kyso.module and,
 for each system module, an override with `disable-in: p11-kit-proxy`
-(only kyso is under test).
+(only kyso is under test). The card is the profile named on the command
+line (../clients-nss-openssl/card_profiles.py): `piv` (the demo PIV card)
+or `epass2003` (Feitian's vendor layout).
 
 Proofs, all through the proxy module with OpenSC's pkcs11-tool:
 1. `pkcs11-tool --module p11-kit-proxy.so -L` shows a token in the rig's
    reader "Kyso vpcd 0 00 00" with the label kyso gives it when loaded
    directly.
-2. `-O` lists the four demo certificates, and `--read-object --type cert`
-   of each gives, byte for byte, the certificate OpenSC's own module reads
-   off the card (verified against the demo CA).
-3. `--login --sign -m SHA256-RSA-PKCS --id 01` signs, and `openssl dgst
-   -verify` accepts the signature with the public key of the card's 9A
-   certificate.
+2. `-O` lists the card's certificates, and `--read-object --type cert`
+   of each gives, byte for byte, the certificate card_profiles read (PIV:
+   with OpenSC's own module) and verified against the demo CA.
+3. `--login --sign -m SHA256-RSA-PKCS --id ID` with the card's signing
+   key (PIV: 9A), and `openssl dgst -verify` accepts the signature with
+   the public key of that key's certificate.
 
 Sanitizer builds: skipped (exit 77). libp11-kit deadlocks on its own
 locale lock under an ASan preload (see tests/integration/test_install.py);
@@ -70,9 +72,9 @@ def test():
     if shutil.which('setpriv') is None:
         rig.skip('setpriv is not installed')
     rig.require_module()
-    work = h.workdir('p11kit')
+    work = h.workdir('p11kit-%s' % c.cp.profile_name())
     with rig.Rig(readers=2) as r:
-        _, _, certs = c.demo_certs(r, work)
+        card, certs, _ = c.card_certs(r, work)
         # Label of the token as kyso reports it when loaded directly.
         direct = h.tool(r.env, '-L', what='pkcs11-tool -L (kyso directly)')
         slot = next((s for s in rig.parse_slots(direct.stdout)
@@ -112,38 +114,40 @@ def test():
         objs = h.parse_objects(res.stdout)
         cert_labels = sorted(o.get('label') for o in objs
                              if o['kind'] == 'cert')
-        want_labels = sorted(k['cert_label'] for _, k in c.DEMO_IDS)
+        want_labels = sorted(card.cert_labels)
         check(cert_labels == want_labels, 'p11-kit-proxy.so -O lists '
               'certificates %s, expected %s:\n%s'
               % (cert_labels, want_labels, res.stdout))
-        for key_id, _ in c.DEMO_IDS:
-            der = os.path.join(out, 'proxy-cert-%02x.der' % key_id)
-            proxy('--read-object', '--type', 'cert', '--id', '%02x' % key_id,
-                  '-o', der, what='reading certificate %02X through the proxy'
+        for cert_label in card.cert_labels:
+            key_id = card.ids[cert_label]
+            der = os.path.join(out, 'proxy-cert-%s.der' % key_id[:8])
+            proxy('--read-object', '--type', 'cert', '--id', key_id,
+                  '-o', der, what='reading certificate %s through the proxy'
                   % key_id)
             got = h.read(der)
-            want = h.read(os.path.join(work, 'opensc-cert-%02x.der' % key_id))
-            check(got == want, 'certificate %02X through p11-kit-proxy.so '
-                  'differs from the card\'s (read by OpenSC)' % key_id)
-        log('p11-kit-proxy.so -O: the 4 demo certificates, same bytes as the '
-            'card\'s (CA-verified)')
+            want = h.read(card.ders[cert_label])
+            check(got == want, 'certificate %s through p11-kit-proxy.so '
+                  'differs from the card\'s (CA-verified)' % key_id)
+        log('p11-kit-proxy.so -O: the %d certificates, same bytes as the '
+            'card\'s (CA-verified)' % len(want_labels))
 
         # 3. a signature
         data = h.write(os.path.join(out, 'data.txt'), 'kyso through p11-kit\n')
         os.chmod(data, 0o644)
         sig = os.path.join(out, 'data.sig')
-        proxy('--login', '--pin', h.PIN, '--sign', '--id', '01', '-m',
-              'SHA256-RSA-PKCS', '-i', data, '-o', sig,
-              what='signing with key 01 through the proxy')
-        pub = h.write(os.path.join(work, 'pub-01.pem'),
-                      c.cert_pubkey_pem(r.env, certs[0x01]))
+        proxy('--login', '--pin', card.pin, '--sign', '--id', card.key_id,
+              '-m', 'SHA256-RSA-PKCS', '-i', data, '-o', sig,
+              what='signing with key %s through the proxy' % card.key_id)
+        pub = h.write(os.path.join(work, 'pub-sign.pem'),
+                      c.cert_pubkey_pem(r.env, certs[card.key_id]))
         res = rig.run(['openssl', 'dgst', '-sha256', '-verify', pub,
                        '-signature', sig, data], env=r.env)
         check(res.returncode == 0 and 'Verified OK' in res.stdout,
               'openssl dgst -verify refuses the signature made through '
               'p11-kit-proxy.so:\n%s' % res.describe())
-        log('p11-kit-proxy.so --sign -m SHA256-RSA-PKCS --id 01: openssl dgst '
-            '-verify "Verified OK" with the 9A certificate\'s key')
+        log('p11-kit-proxy.so --sign -m SHA256-RSA-PKCS --id %s: openssl '
+            'dgst -verify "Verified OK" with the key of "%s"'
+            % (card.key_id, card.cert_label))
 
 
 rig.main(test)

@@ -120,13 +120,19 @@ def _sign(ctx, job, result):
 
     personal = env.getPersonalCertificates()
     result['personal'] = [c.SubjectName for c in personal]
+    # By CN and, when the job gives it, serial number: a token may hold
+    # several certificates of one subject (an ePass2003 from a Vietnamese
+    # CA: the signing one and the encryption one).
     cert = None
     for c in personal:
-        if ('CN=%s' % job['cn']) in c.SubjectName:
+        serial = bytes(c.SerialNumber.value).hex().lstrip('0')
+        if (('CN=%s' % job['cn']) in c.SubjectName and
+                job.get('serial') in (None, serial)):
             cert = c
     if cert is None:
-        raise RuntimeError('no personal certificate with CN=%s in '
-                           'LibreOffice: %s' % (job['cn'], result['personal']))
+        raise RuntimeError('no personal certificate with CN=%s (serial %s) '
+                           'in LibreOffice: %s' % (job['cn'], job.get('serial'),
+                                                   result['personal']))
     result['signer'] = _cert_info(cert)
 
     desktop = smgr.createInstanceWithContext('com.sun.star.frame.Desktop',

@@ -1,28 +1,33 @@
 #!/usr/bin/python3
-"""Issue 6: LibreOffice signs an ODT and exports a signed PDF with the
-demo PIV card's 9A key and certificate (RSA-2048, "kyso demo 9A"), through
-kyso registered in its NSS database; programs that never load kyso
-confirm the signatures.
+"""Issue 6: LibreOffice signs an ODT and exports a signed PDF with a
+card's signing key and certificate, through kyso registered in its NSS
+database; programs that never load kyso confirm the signatures. The card
+is the profile named on the command line (../clients-nss-openssl/
+card_profiles.py): `piv` (the demo PIV card's 9A key, RSA-2048, "kyso
+demo 9A") or `epass2003` (Feitian's vendor layout, the RSA-2048 key of
+"NGUYỄN VĂN AN", token "VNPT-CA"); CN below is the card's.
 
 1. NSS database A (certutil -N, modutil -add kyso): what a resident's
    LibreOffice reads from MOZILLA_CERTIFICATE_FOLDER=sql:A.
 2. LibreOffice #1 (headless, scratch profile and HOME, the rig's pcscd)
    runs kyso_lo_macro.py: it logs the token in through LibreOffice's own
    NSS (headless LibreOffice cancels its PIN dialog), picks the card's
-   certificate from LibreOffice's personal certificates, writes an ODT,
+   certificate (by CN and serial number) from LibreOffice's personal
+   certificates, writes an ODT,
    signs it (XDocumentDigitalSignatures.signDocumentWithCertificate) and
    exports a signed PDF (writer_pdf_Export, SignPDF).
 3. NSS database B: only the demo CA, trusted; no module.
 4. The checks, none of which loads kyso or sees the pcscd:
    - `pdfsig -nssdir sql:B` on the PDF: "Signature Validation: Signature
      is Valid.", "Certificate Validation: Certificate is Trusted.", and
-     "Signer Certificate Common Name: kyso demo 9A";
+     "Signer Certificate Common Name: CN";
    - OpenSSL: the PDF's CMS signature verifies (openssl cms -verify
-     -binary over the /ByteRange, -CAfile demo CA), signer kyso demo 9A;
+     -binary over the /ByteRange, -CAfile demo CA), signer the card's
+     certificate;
    - LibreOffice #2 (its own profile, MOZILLA_CERTIFICATE_FOLDER=sql:B,
      no pcscd) lists no personal certificate, and
      verifyDocumentContentSignatures says the ODT has one signature,
-     valid, certificate VALID, signer CN=kyso demo 9A with the card's
+     valid, certificate VALID, signer CN=CN with the card's
      certificate's serial number.
 5. Negative checks (the verifiers can say no): the PDF with one byte of
    its signed range changed makes pdfsig report no valid signature, and
@@ -54,9 +59,11 @@ import zipfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), 'integration', 'piv'))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), 'clients-nss-openssl'))
 
 import piv_helpers as h  # noqa: E402  (tests/integration/piv)
 from piv_helpers import check, fail, log, rig  # noqa: E402
+import card_profiles as cp  # noqa: E402
 
 SOFFICE = '/usr/lib/libreoffice/program/soffice.bin'
 WRITER = '/usr/lib/libreoffice/program/libswlo.so'
@@ -65,7 +72,6 @@ MACRO = os.path.join(HERE, 'kyso_lo_macro.py')
 MACRO_URL = ('vnd.sun.star.script:kyso_lo_macro.py$kyso_job'
              '?language=Python&location=user')
 
-AUTH_CN = 'kyso demo 9A'
 TEXT = 'kyso issue 6: signed in LibreOffice with the card.'
 # com.sun.star.security.CertificateValidity
 CERT_VALID = 0
@@ -253,7 +259,7 @@ def der_prefix(raw):
     return raw[:head + length]
 
 
-def check_pdf(work, pdf, ca, dbdir, env, card_cert):
+def check_pdf(work, pdf, ca, dbdir, env, card_cert, cn):
     res = pdfsig(pdf, dbdir, env)
     out = res.stdout
     check(res.returncode == 0, 'pdfsig failed on the signed PDF:\n%s'
@@ -265,14 +271,14 @@ def check_pdf(work, pdf, ca, dbdir, env, card_cert):
           'pdfsig: the signature LibreOffice made with the card is not '
           'valid:\n%s' % out)
     check(re.search(r'^\s*- Signer Certificate Common Name: %s\s*$'
-                    % re.escape(AUTH_CN), out, re.M),
-          'pdfsig: the signer is not %s:\n%s' % (AUTH_CN, out))
+                    % re.escape(cn), out, re.M),
+          'pdfsig: the signer is not %s:\n%s' % (cn, out))
     check(re.search(r'^\s*- Certificate Validation: Certificate is '
                     r'Trusted\.\s*$', out, re.M),
           'pdfsig does not trust the signer certificate with the demo CA '
           'as the only trust anchor:\n%s' % out)
     log('pdfsig: Signature is Valid, Certificate is Trusted, signer '
-        'Common Name: %s' % AUTH_CN)
+        'Common Name: %s' % cn)
 
     # The same signature through OpenSSL: the CMS over the byte ranges.
     signed, cms, _ = pdf_signature(pdf)
@@ -292,10 +298,10 @@ def check_pdf(work, pdf, ca, dbdir, env, card_cert):
     want = rig.run(['openssl', 'x509', '-in', card_cert, '-noout',
                     '-fingerprint', '-sha256'], env=env)
     check(res.stdout and res.stdout == want.stdout,
-          'the PDF signer certificate is not the card\'s 9A certificate:\n'
+          'the PDF signer certificate is not the card\'s certificate:\n'
           '%s\n%s' % (res.stdout, want.stdout))
     log('openssl cms -verify: the PDF\'s CMS signature over its /ByteRange '
-        'verifies, signer is the card\'s 9A certificate')
+        'verifies, signer is the card\'s certificate')
 
 
 def check_pdf_tampered(work, pdf, dbdir, env):
@@ -382,23 +388,17 @@ def check_des3_refused(r):
 
 def test():
     requirements()
-    work = h.workdir('clients-lo')
+    profile = cp.profile_name()
+    work = h.workdir('clients-lo-%s' % profile)
     with rig.Rig(readers=2) as r:
-        card, _, ca = h.start_demo_card(r, work)
+        card = cp.start(r, work, profile)
+        ca = card.ca
         env = r.env
-        # The token label NSS will show (pkcs11-tool, as kyso reports it).
-        res = h.tool(env, '-L', what='pkcs11-tool -L')
-        token = None
-        for s in rig.parse_slots(res.stdout):
-            if s['description'] == r.reader_name(0) and s['token']:
-                token = s['token']['token label']
-        check(token, 'pkcs11-tool -L shows no token:\n%s' % res.describe())
-        card_cert = os.path.join(work, 'card-9a.pem')
-        der = os.path.join(work, 'card-9a.der')
-        h.tool(env, '--read-object', '--type', 'cert', '--id', '01',
-               '-o', der, what='pkcs11-tool --read-object 9A cert')
-        h.openssl(env, 'x509', '-inform', 'DER', '-in', der, '-out',
-                  card_cert)
+        # The token label NSS will show (pkcs11-tool, as kyso reports it),
+        # the signing certificate (read and CA-verified by card_profiles).
+        token = card.token
+        card_cert = card.cert_pem
+        cn = card.cn
 
         # NSS database A: the resident's, with kyso registered.
         db_a = os.path.join(work, 'nssdb-signer')
@@ -417,11 +417,12 @@ def test():
         # LibreOffice #1: sign with the card.
         odt = os.path.join(work, 'signed.odt')
         pdf = os.path.join(work, 'signed.pdf')
-        before = card.apdu_count()
+        before = card.card.apdu_count()
         res = run_soffice(work, 'signer', {
-            'mode': 'sign', 'token': token, 'pin': h.PIN, 'cn': AUTH_CN,
+            'mode': 'sign', 'token': token, 'pin': card.pin, 'cn': cn,
+            'serial': cert_serial_hex(card_cert, env),
             'text': TEXT, 'odt': odt, 'pdf': pdf}, env, db_a)
-        used = card.apdu_count() - before
+        used = card.card.apdu_count() - before
         check(res.get('logged_in'), 'NSS in LibreOffice does not report the '
               'token logged in: %s' % res)
         log('LibreOffice (kyso): logged in to "%s" through its NSS; personal '
@@ -440,7 +441,7 @@ def test():
              '-t', 'C,C,C', '-i', ca], cenv, 'certutil -A (the demo CA)')
 
         # The PDF: pdfsig's verdict, then OpenSSL's.
-        check_pdf(work, pdf, ca, db_b, cenv, card_cert)
+        check_pdf(work, pdf, ca, db_b, cenv, card_cert, cn)
         check_pdf_tampered(work, pdf, db_b, cenv)
 
         # The ODT: a second LibreOffice, without kyso and without the
@@ -457,12 +458,12 @@ def test():
         s = sigs[0]
         check(s['valid'], 'LibreOffice #2: the ODT signature made with the '
               'card is not valid: %s' % s)
-        check(s['signer'] and ('CN=%s' % AUTH_CN) in s['signer']['subject'],
-              'LibreOffice #2: the ODT signer is not CN=%s: %s' % (AUTH_CN, s))
+        check(s['signer'] and ('CN=%s' % cn) in s['signer']['subject'],
+              'LibreOffice #2: the ODT signer is not CN=%s: %s' % (cn, s))
         serial = cert_serial_hex(card_cert, cenv)
         check(s['signer']['serial'].lstrip('0') == serial,
               'LibreOffice #2: the ODT signer certificate (serial %s) is not '
-              'the card\'s 9A certificate (serial %s)'
+              'the card\'s certificate (serial %s)'
               % (s['signer']['serial'], serial))
         check(s['certificate_status'] == CERT_VALID,
               'LibreOffice #2: the signer certificate is not VALID with the '

@@ -3,14 +3,16 @@
 
 libp11-client (libp11_client.c, built by meson against libp11 and
 OpenSSL) loads kyso with PKCS11_CTX_load, enumerates the slots, finds the
-demo card's token in reader 0, logs in with PKCS11_login, enumerates the
-certificates and private keys, and for 9A (RSA-2048) and 9E (EC P-384)
-signs a message with EVP_DigestSign on the EVP_PKEY that
+card's token in reader 0, logs in with PKCS11_login, enumerates the
+certificates and private keys, and for the card's signing key (PIV: 9A,
+RSA-2048, and 9E, EC P-384; ePass2003 vendor layout: the RSA-2048 key of
+"NGUYỄN VĂN AN", 20-byte CKA_ID) signs a message with EVP_DigestSign on the EVP_PKEY that
 PKCS11_get_private_key returns, and verifies it with EVP_DigestVerify and
 the certificate's public key.
 
-Checks: the program's listing shows the 4 certificates (by label and
-subject CN) and 4 private keys, and then, independently of kyso and
+The card is the profile named on the command line (card_profiles.py).
+Checks: the program's listing shows the card's certificates (by CKA_ID
+and label; on the PIV card also the subject) and as many private keys, and then, independently of kyso and
 libp11, each certificate it wrote verifies against the demo CA (`openssl
 verify`) and `openssl dgst -sha256 -verify` with its public key says
 "Verified OK" for the signature the card made.
@@ -27,25 +29,33 @@ CLIENT = os.path.join(rig.BUILD_DIR, 'tests', 'clients-nss-openssl', 'libp11-cli
 def test():
     if not os.access(CLIENT, os.X_OK):
         rig.fail('%s is not built (libp11-dev missing?)' % CLIENT)
-    work = h.workdir('clients-libp11')
+    profile = c.cp.profile_name()
+    work = h.workdir('clients-libp11-%s' % profile)
     with rig.Rig(readers=2) as r:
-        _, _, ca = h.start_demo_card(r, work)
-        ids = ['%02x' % c.AUTH_ID, '%02x' % c.CARD_AUTH_ID]
-        res = h.run_ok([CLIENT, c.MODULE, r.reader_name(0), c.PIN, work] +
+        card = c.cp.start(r, work, profile)
+        ca = card.ca
+        ids = [card.key_id]
+        if profile == 'piv':
+            ids.append(card.ids[c.CARD_AUTH_LABEL])     # 9E: EC P-384
+        res = h.run_ok([CLIENT, c.MODULE, r.reader_name(0), card.pin, work] +
                        ids, r.env, 'libp11-client')
         log(res.stdout.rstrip())
         out = res.stdout
-        for k in h.DEMO_KEYS:
-            line = 'certificate id %02x "%s": /O=kyso/CN=kyso demo %02X' % (
-                k['id'], k['cert_label'], k['ref'])
+        for label in card.cert_labels:
+            line = 'certificate id %s "%s": ' % (card.ids[label], label)
+            if profile == 'piv':
+                ref = next(k['ref'] for k in h.DEMO_KEYS
+                           if k['cert_label'] == label)
+                line += '/O=kyso/CN=kyso demo %02X' % ref
             check(line in out, 'libp11-client does not list %r:\n%s'
                   % (line, out))
-            check('private key id %02x ' % k['id'] in out,
-                  'libp11-client lists no private key %02x:\n%s'
-                  % (k['id'], out))
-        check('4 certificates, 4 private keys' in out,
-              'libp11-client does not find exactly 4 certificates and 4 '
-              'private keys:\n%s' % out)
+            check('private key id %s ' % card.ids[label] in out,
+                  'libp11-client lists no private key %s:\n%s'
+                  % (card.ids[label], out))
+        n = len(card.cert_labels)
+        check('%d certificates, %d private keys' % (n, n) in out,
+              'libp11-client does not find exactly %d certificates and %d '
+              'private keys:\n%s' % (n, n, out))
 
         message = os.path.join(work, 'libp11-message.txt')
         for key_id in ids:

@@ -1,19 +1,23 @@
 #!/usr/bin/python3
 """Issue 6: NSS's own tools (the library of Firefox, Thunderbird,
-Chromium, LibreOffice) use kyso with the demo PIV card.
+Chromium, LibreOffice) use kyso with one virtual card, the profile named
+on the command line (card_profiles.py): `piv` (the demo PIV card, its 9A
+key) or `epass2003` (Feitian's vendor layout, the key of the certificate
+"NGUYỄN VĂN AN", token "VNPT-CA").
 
 - `modutil -add kyso -libfile MODULE -mechanisms FRIENDLY` registers kyso
   in a fresh database; check: `modutil -list` shows the card's token.
-- `certutil -L -h TOKEN` lists the card's 4 certificates without a PIN;
-  check: the 4 labels, and each certificate (`certutil -L -n TOKEN:LABEL
+- `certutil -L -h TOKEN` lists the card's certificates without a PIN;
+  check: their labels (4 on the PIV card, 2 on the ePass2003), and each certificate (`certutil -L -n TOKEN:LABEL
   -a`) verifies against the demo CA with `openssl verify`.
-- `cmsutil -S` signs a message with the 9A key (PIN from a file); check:
-  `openssl cms -verify -CAfile demo-CA` accepts the signature and gives
-  back the message, and the signer is "kyso demo 9A".
-- `tstclnt` authenticates with the 9A key and certificate to `openssl
+- `cmsutil -S` signs a message with the card's signing key (PIN from a
+  file); check: `openssl cms -verify -CAfile demo-CA` accepts the
+  signature and gives back the message, and the signer is the card's
+  certificate's CN.
+- `tstclnt` authenticates with that key and certificate to `openssl
   s_server -Verify 1 -verify_return_error` (TLS 1.3, then TLS 1.2);
   check: the server's page shows the protocol and the client certificate
-  "CN = kyso demo 9A", which verifies against the demo CA.
+  with the card's CN, which verifies against the demo CA.
 """
 
 import os
@@ -31,17 +35,19 @@ def nss(cmd, env, what, timeout=60):
 
 
 def test():
-    work = h.workdir('clients-nss')
+    profile = c.cp.profile_name()
+    work = h.workdir('clients-nss-%s' % profile)
     with rig.Rig(readers=2) as r:
-        _, _, ca = h.start_demo_card(r, work)
+        card = c.cp.start(r, work, profile)
+        ca = card.ca
         env = r.env
-        token = c.token_label(r)
-        nick = '%s:%s' % (token, c.AUTH_LABEL)
+        token = card.token
+        nick = '%s:%s' % (token, card.cert_label)
 
         dbdir = os.path.join(work, 'db')
         os.makedirs(dbdir)
         db = 'sql:' + dbdir
-        pinfile = h.write(os.path.join(work, 'pin.txt'), c.PIN + '\n')
+        pinfile = h.write(os.path.join(work, 'pin.txt'), card.pin + '\n')
 
         # Registration, as a Firefox or Thunderbird user does it.
         nss(['certutil', '-N', '-d', db, '--empty-password'], env,
@@ -61,7 +67,7 @@ def test():
         listed = sorted(m.group(1).strip() for m in re.finditer(
             r'^%s:(.*?)\s+[a-zA-Z]*,[a-zA-Z]*,[a-zA-Z]*$' % re.escape(token),
             res.stdout, re.M))
-        want = sorted(k['cert_label'] for k in h.DEMO_KEYS)
+        want = sorted(card.cert_labels)
         check(listed == want, 'certutil -L -h lists %s, expected %s:\n%s'
               % (listed, want, res.stdout))
         for label in listed:
@@ -69,7 +75,7 @@ def test():
                        '%s:%s' % (token, label), '-a'], env,
                       'certutil -L -n "%s" -a' % label)
             pem = h.write(os.path.join(work, 'nss-%s.pem'
-                                       % label.replace(' ', '_')), res.stdout)
+                                       % card.ids[label]), res.stdout)
             v = rig.run(['openssl', 'verify', '-CAfile', ca, pem], env=env)
             check(v.returncode == 0 and ': OK' in v.stdout,
                   'the certificate "%s" NSS read from the card does not '
@@ -99,13 +105,11 @@ def test():
               'the card:\n%s' % res.describe())
         check(h.read(out) == h.read(data), 'openssl cms -verify gives back '
               'other content than the message that was signed')
-        subj = h.openssl(env, 'x509', '-in', signer, '-noout', '-subject',
-                         '-nameopt', 'multiline').stdout
-        check(re.search(r'commonName\s*=\s*%s\s*$' % re.escape(c.AUTH_CN),
-                        subj, re.M),
-              'the CMS signer is not %s:\n%s' % (c.AUTH_CN, subj))
+        cn = c.cp.cert_cn(env, signer)
+        check(cn == card.cn, 'the CMS signer is CN = %s, not %s'
+              % (cn, card.cn))
         log('cmsutil -S: openssl cms -verify: Verification successful, '
-            'signer CN = %s' % c.AUTH_CN)
+            'signer CN = %s' % cn)
 
         # TLS client authentication.
         cert, key = c.server_cert(work, env)
@@ -120,7 +124,7 @@ def test():
                 res = nss(['tstclnt', '-h', '127.0.0.1', '-p', str(srv.port),
                            '-d', db, '-n', nick, '-W', pinfile, '-A', request,
                            '-V', '%s:%s' % (version, version)], env, what)
-                c.check_client_auth_page(res.stdout, ca, c.AUTH_CN, protocol,
+                c.check_client_auth_page(res.stdout, ca, card.cn, protocol,
                                          work, what, env)
 
 
