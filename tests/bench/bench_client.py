@@ -119,12 +119,28 @@ def list_everything(mod):
     return summary
 
 
+def unrecognized_slots(mod):
+    """Slots whose card the module does not read: C_GetTokenInfo says
+    CKR_TOKEN_NOT_RECOGNIZED (OpenSC on the ePass2003's vendor layout; it
+    leaves such a slot out of C_GetSlotList(tokenPresent))."""
+    n = 0
+    for slot in mod.slot_list(False):
+        try:
+            mod.token_info(slot)
+        except ck.P11Error as e:
+            if e.rv == ck.CKR_TOKEN_NOT_RECOGNIZED:
+                n += 1
+    return n
+
+
 def scenario_cold_start(ctl, args):
     ctl.begin()
     mod = ck.Module(args.module)
     mod.initialize()
     summary = list_everything(mod)
     ctl.end()
+    # After the window: what the module says of the other slots.
+    summary['unrecognized'] = unrecognized_slots(mod)
     mod.finalize()
     return summary
 
