@@ -25,6 +25,10 @@ static const uint8_t epass_atr_mask[] = {
 #define EPASS_RSA_MAX_BITS 2048
 #define RSA_SIGN (CKF_HW | CKF_SIGN)
 #define RSA_MECH(m, f) { m, { EPASS_RSA_MIN_BITS, EPASS_RSA_MAX_BITS, f } }
+/* EC: P-256 only (FTCOS generates and signs with nothing else; OpenSC's
+ * epass2003 driver registers 256-bit EC alone). */
+#define EC_SIGN (CKF_HW | CKF_SIGN | CKF_EC_F_P | CKF_EC_NAMEDCURVE | CKF_EC_UNCOMPRESS)
+#define EC_MECH(m) { m, { 256, 256, EC_SIGN } }
 
 static const struct drv_mechanism epass_mechanisms[] = {
 	RSA_MECH(CKM_RSA_PKCS, RSA_SIGN | CKF_DECRYPT),
@@ -41,6 +45,12 @@ static const struct drv_mechanism epass_mechanisms[] = {
 	RSA_MECH(CKM_SHA256_RSA_PKCS_PSS, RSA_SIGN),
 	RSA_MECH(CKM_SHA384_RSA_PKCS_PSS, RSA_SIGN),
 	RSA_MECH(CKM_SHA512_RSA_PKCS_PSS, RSA_SIGN),
+	EC_MECH(CKM_ECDSA),
+	EC_MECH(CKM_ECDSA_SHA1),
+	EC_MECH(CKM_ECDSA_SHA224),
+	EC_MECH(CKM_ECDSA_SHA256),
+	EC_MECH(CKM_ECDSA_SHA384),
+	EC_MECH(CKM_ECDSA_SHA512),
 };
 
 static CK_RV
@@ -71,6 +81,8 @@ epass_reselect(struct card *card)
 	d->logged_in = false;
 	d->layout = EPASS_LAYOUT_UNKNOWN;
 	d->label_read = false;
+	d->max_tries_read = false;
+	buf_free(&d->espk_index);
 	d->label[0] = '\0';
 	epass_forget_keys(d);
 	rv = epass_sm_handshake(card, d);
@@ -87,9 +99,13 @@ epass_data_get(struct card *card, struct epass_data **out)
 	if (d == NULL)
 		goto out;
 	rv = CKR_OK;
-	/* A new PKCS#11 call: someone else may have selected another file
-	 * since the last one. */
-	d->cur_df_len = 0;
+	/* A new PKCS#11 call: on a token without secure messaging someone
+	 * else may have selected another file since the last one. Under SM
+	 * no one can without opening a session of its own, which ends ours
+	 * (the next command answers 6988 and kyso opens SM again, forgetting
+	 * the current DF): the DF kyso left stays known. */
+	if (d->sm_plain)
+		d->cur_df_len = 0;
 	if (d->reset_count != card->reset_count)
 		rv = epass_reselect(card);
 	*out = d;
@@ -133,6 +149,7 @@ epass_unbind(struct card *card)
 	if (d == NULL)
 		return;
 	drv_cache_close(d->cache);
+	buf_free(&d->espk_index);
 	epass_forget_keys(d);
 	epass_sm_close(&d->sm);
 	OPENSSL_cleanse(d, sizeof(*d));

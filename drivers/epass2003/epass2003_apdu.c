@@ -67,7 +67,9 @@ epass_sm_handshake(struct card *card, struct epass_data *d)
 
 	epass_sm_close(&d->sm);
 	d->logged_in = false;
+	/* A new session: whatever the card selected since is not ours. */
 	d->cur_df_len = 0;
+	d->sm_epoch++;
 
 	a.cla = 0x00;
 	a.ins = 0xCA;
@@ -211,6 +213,13 @@ epass_cmd(struct card *card, struct epass_data *d, uint8_t cla, uint8_t ins, uin
 	a.data = data;
 	a.lc = lc;
 	a.secret = secret;
+	/* The plain command, for APDU budgets (docs/epass2003.md); data only
+	 * when it is a file id. */
+	if (lc == 2 && ins == 0xA4)
+		log_debug("epass2003: %02X %02X %02X %02X %02X%02X", cla, ins, p1, p2, data[0],
+		          data[1]);
+	else
+		log_debug("epass2003: %02X %02X %02X %02X lc %zu le %zu", cla, ins, p1, p2, lc, le);
 	if (d->sm_plain) {
 		a.le = le == EPASS_SM_LE_ANY ? APDU_LE_ANY : le;
 		rv = apdu_transmit(card, &a, out, sw);
@@ -244,28 +253,54 @@ epass_select_path(struct card *card, struct epass_data *d, const uint16_t *path,
 {
 	struct buf rsp = BUF_INIT;
 	struct tlv t, s;
-	size_t start = 0;
 	bool is_df = false;
 	CK_RV rv = CKR_ARGUMENTS_BAD;
 
 	*size = 0;
 	if (n == 0 || n > sizeof(d->cur_df) / sizeof(d->cur_df[0]))
 		goto out;
-	/* SELECT by FID reaches a child of the current DF or the current DF
-	 * itself (ISO 7816-4 7.1.1): skip the levels already selected. */
-	if (d->cur_df_len > 0 && d->cur_df_len >= n - 1 && d->cur_df_len <= n &&
-	    memcmp(d->cur_df, path, d->cur_df_len * sizeof(path[0])) == 0)
-		start = n - 1;
-	d->cur_df_len = 0;
-	for (size_t i = start; i < n; i++) {
-		uint8_t fid[2] = { (uint8_t)(path[i] >> 8), (uint8_t)path[i] };
-		/* SELECT by FID, FCI wanted (ISO 7816-4 11.2.2; OpenSC selects
-		 * each level from the MF the same way). */
-		rv = epass_cmd(card, d, 0x00, 0xA4, 0x00, 0x00, fid, 2, EPASS_SM_LE_ANY, false,
-		               true, &rsp, sw);
-		if (rv != CKR_OK || *sw != SW_OK)
-			goto out;
+	for (int attempt = 0; attempt < 2; attempt++) {
+		unsigned epoch = d->sm_epoch;
+		size_t start = 0;
+
+		/* SELECT by FID reaches a child of the current DF or the
+		 * current DF itself (ISO 7816-4 7.1.1): skip the levels
+		 * already selected. */
+		if (d->cur_df_len > 0 && d->cur_df_len >= n - 1 && d->cur_df_len <= n &&
+		    memcmp(d->cur_df, path, d->cur_df_len * sizeof(path[0])) == 0)
+			start = n - 1;
+		d->cur_df_len = 0;
+		for (size_t i = start; i < n; i++) {
+			uint8_t fid[2] = { (uint8_t)(path[i] >> 8), (uint8_t)path[i] };
+			/* SELECT by FID, FCI wanted (ISO 7816-4 11.2.2; OpenSC
+			 * selects each level from the MF the same way). */
+			rv = epass_cmd(card, d, 0x00, 0xA4, 0x00, 0x00, fid, 2, EPASS_SM_LE_ANY,
+			               false, true, &rsp, sw);
+			if (rv != CKR_OK)
+				goto out;
+			if (d->sm_epoch != epoch)
+				break;
+			/* A failed SELECT leaves the current DF as it was (ISO
+			 * 7816-4 7.1.1): the levels above, all DFs, stay
+			 * selected, so the next path (3F00/5015 after
+			 * 3F00/2003) starts there. */
+			if (*sw != SW_OK) {
+				d->cur_df_len = i;
+				memcpy(d->cur_df, path, i * sizeof(path[0]));
+				goto out;
+			}
+		}
+		if (d->sm_epoch == epoch)
+			break;
+		/* Secure messaging was opened again under this SELECT: another
+		 * program's session had replaced ours, and the card's current
+		 * DF is whatever that program left. The whole path again, from
+		 * the MF. */
+		log_debug("epass2003: new SM session during a SELECT, selecting from the MF");
+		rv = CKR_DEVICE_ERROR;
 	}
+	if (rv != CKR_OK)
+		goto out;
 	/* FCP/FCI template 62 or 6F; tag 80 (or 81): bytes in the file;
 	 * tag 82 first byte 38: a DF (ISO 7816-4 table 14). */
 	if (tlv_find(rsp.data, rsp.len, 0x6F, &t) == 1 ||
@@ -324,6 +359,28 @@ epass_read_more(struct card *card, struct epass_data *d, size_t len, struct buf 
 	}
 out:
 	buf_free(&chunk);
+	return rv;
+}
+
+CK_RV
+epass_read_piece(struct card *card, struct epass_data *d, size_t off, size_t len,
+                 struct buf *out)
+{
+	uint16_t sw;
+	CK_RV rv = CKR_ARGUMENTS_BAD;
+
+	buf_clear(out);
+	if (off > 0x7FFF || len == 0 || len > EPASS_READ_CHUNK)
+		goto out;
+	rv = epass_cmd(card, d, 0x00, 0xB0, (uint8_t)(off >> 8), (uint8_t)off, NULL, 0, len, false,
+	               true, out, &sw);
+	if (rv != CKR_OK)
+		goto out;
+	if (sw == 0x6282 || sw == 0x6B00 || out->len > len)
+		buf_clear(out);	/* past the end: nothing */
+	else if (sw != SW_OK)
+		rv = epass_sw_to_rv(sw);
+out:
 	return rv;
 }
 

@@ -89,6 +89,8 @@ epass_refresh_tries(struct card *card, struct epass_data *d, uint8_t kid, int *l
 	CK_RV rv;
 
 	*left = -1;
+	/* The maximum tells a low counter from a full one. */
+	epass_learn_max_tries(card, d);
 	/* The card wants a fresh challenge before any 82. */
 	rv = epass_challenge(card, d, chal);
 	if (rv != CKR_OK)
@@ -236,9 +238,12 @@ epass_set_pin(struct card *card, struct epass_data *d, uint8_t kid, const uint8_
               size_t len)
 {
 	uint8_t data[1 + EPASS_PIN_KEY_LEN];
-	int max = kid == d->so_kid ? d->so_tries_max : d->user_tries_max;
 	uint16_t sw;
 	CK_RV rv;
+	int max;
+
+	epass_learn_max_tries(card, d);
+	max = kid == d->so_kid ? d->so_tries_max : d->user_tries_max;
 
 	/* The user PIN's maximum when the card never showed it (a blocked
 	 * PIN reset by the SO on the vendor layout): the SO PIN's, which

@@ -1,25 +1,41 @@
 /* Private-key operations. The ePass2003 computes raw RSA (PSO 2A 80 86 on
  * a k-byte block, for signing and deciphering alike, OpenSC's
- * epass2003_decipher); kyso pads and unpads on the host with padding.h. */
+ * epass2003_decipher); kyso pads and unpads on the host with padding.h.
+ * EC P-256 keys sign a hash (PSO 2A 9E 9A after MSE:SET 22 41 B6, OpenSC's
+ * epass2003_set_security_env / epass2003_compute_signature); the answer
+ * is r || s. */
 #include "drivers/epass2003/epass2003_internal.h"
 
+#include <string.h>
+
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
+#include <openssl/obj_mac.h>
 
 #include "common/log.h"
 #include "drivers/padding.h"
 
+/* Algorithm references of MSE:SET tag 80 (FTCOS, as OpenSC sends them):
+ * RSA; ECDSA over a SHA-256-sized hash. */
+#define EPASS_ALG_RSA 0x84
+#define EPASS_ALG_ECDSA_SHA256 0x92
+/* The ECDSA input the card takes with EPASS_ALG_ECDSA_SHA256: 32 bytes,
+ * the order's size on P-256, the one curve the token has. */
+#define EPASS_EC_ORDER_LEN 32
+
 /* MSE:SET for the key with `handle` (tag 81: the card's file/key
- * handle), RSA (algorithm reference 84 as OpenSC sends it). */
+ * handle); `ec`: the digital signature template (B6) and ECDSA, else the
+ * confidentiality template (B8, for signing too) and RSA. */
 static CK_RV
-epass_mse(struct card *card, struct epass_data *d, uint16_t handle)
+epass_mse(struct card *card, struct epass_data *d, uint16_t handle, bool ec)
 {
-	const uint8_t crt[] = { 0x80, 0x01, 0x84, 0x81, 0x02, (uint8_t)(handle >> 8),
-	                        (uint8_t)handle };
+	const uint8_t crt[] = { 0x80, 0x01, ec ? EPASS_ALG_ECDSA_SHA256 : EPASS_ALG_RSA,
+	                        0x81, 0x02, (uint8_t)(handle >> 8), (uint8_t)handle };
 	uint16_t sw;
 	CK_RV rv;
 
-	rv = epass_cmd(card, d, 0x00, 0x22, 0x41, EPASS_MSE_RSA, crt, sizeof(crt), 0, false,
-	               true, NULL, &sw);
+	rv = epass_cmd(card, d, 0x00, 0x22, 0x41, ec ? EPASS_MSE_EC : EPASS_MSE_RSA, crt,
+	               sizeof(crt), 0, false, true, NULL, &sw);
 	if (rv == CKR_OK && sw != SW_OK) {
 		log_debug("epass2003: MSE:SET answered %04X", sw);
 		rv = epass_sw_to_rv(sw);
@@ -34,7 +50,7 @@ epass_rsa_raw(struct card *card, struct epass_data *d, uint16_t handle, const ui
 	uint16_t sw;
 	CK_RV rv;
 
-	rv = epass_mse(card, d, handle);
+	rv = epass_mse(card, d, handle, false);
 	if (rv != CKR_OK)
 		goto out;
 	/* Not resent after a lost session: the card forgot the PIN with it
@@ -55,6 +71,51 @@ epass_rsa_raw(struct card *card, struct epass_data *d, uint16_t handle, const ui
 out:
 	if (rv != CKR_OK)
 		buf_clear(out);
+	return rv;
+}
+
+static bool
+epass_is_p256(const EVP_PKEY *k)
+{
+	char curve[32];
+
+	return EVP_PKEY_get_utf8_string_param(k, OSSL_PKEY_PARAM_GROUP_NAME, curve,
+	                                      sizeof(curve), NULL) == 1 &&
+	       strcmp(curve, SN_X9_62_prime256v1) == 0;
+}
+
+/* ECDSA of a prepared hash: r || s, EPASS_EC_ORDER_LEN bytes each. */
+static CK_RV
+epass_ecdsa(struct card *card, struct epass_data *d, uint16_t handle, const uint8_t *hash,
+            size_t len, struct buf *sig)
+{
+	struct buf input = BUF_INIT;
+	uint16_t sw;
+	CK_RV rv;
+
+	rv = padding_ecdsa_input(hash, len, EPASS_EC_ORDER_LEN, &input);
+	if (rv != CKR_OK)
+		goto out;
+	rv = epass_mse(card, d, handle, true);
+	if (rv != CKR_OK)
+		goto out;
+	/* Like PSO 80 86: not resent after a lost session (the PIN went
+	 * with it). */
+	rv = epass_cmd(card, d, 0x00, 0x2A, 0x9E, 0x9A, input.data, input.len, EPASS_SM_LE_ANY,
+	               false, false, sig, &sw);
+	if (rv != CKR_OK)
+		goto out;
+	if (sw != SW_OK) {
+		log_debug("epass2003: PSO (ECDSA) answered %04X", sw);
+		rv = epass_sw_to_rv(sw);
+		goto out;
+	}
+	if (sig->len != 2 * EPASS_EC_ORDER_LEN)
+		rv = CKR_DEVICE_ERROR;
+out:
+	if (rv != CKR_OK)
+		buf_clear(sig);
+	buf_free(&input);
 	return rv;
 }
 
@@ -87,6 +148,15 @@ epass_sign(struct card *card, uint32_t key_ref, const CK_MECHANISM *mech, const 
 	rv = epass_key_get(card, key_ref, &d, &key, &k);
 	if (rv != CKR_OK)
 		goto out;
+	if (EVP_PKEY_get_base_id(key->pub) == EVP_PKEY_EC) {
+		if (mech->mechanism != CKM_ECDSA)
+			rv = CKR_KEY_TYPE_INCONSISTENT;
+		else if (!epass_is_p256(key->pub))
+			rv = CKR_KEY_SIZE_RANGE;
+		else
+			rv = epass_ecdsa(card, d, key->handle, in, in_len, sig);
+		goto out;
+	}
 	switch (mech->mechanism) {
 	case CKM_RSA_PKCS:
 		rv = padding_pkcs1_sign(in, in_len, k, &block);
@@ -126,6 +196,10 @@ epass_decrypt(struct card *card, uint32_t key_ref, const CK_MECHANISM *mech, con
 	rv = epass_key_get(card, key_ref, &d, &key, &k);
 	if (rv != CKR_OK)
 		goto out;
+	if (EVP_PKEY_get_base_id(key->pub) != EVP_PKEY_RSA) {
+		rv = CKR_KEY_TYPE_INCONSISTENT;
+		goto out;
+	}
 	if (in_len > k) {
 		rv = CKR_ENCRYPTED_DATA_LEN_RANGE;
 		goto out;

@@ -63,12 +63,22 @@ struct epass_data {
 	 * low even when the card never told its maximum (vendor layout). */
 	bool user_count_low, so_count_low;
 	bool label_read;
+	/* PKCS#15: 5015/9F00 (the PIN maxima) read, once a counter is
+	 * wanted; not with the objects, which do not need it. */
+	bool max_tries_read;
+	/* Vendor layout: the index EF as one call read it, for the next
+	 * (epass2003_objects.c epass_read_index); empty when taken. */
+	struct buf espk_index;
 
 	/* The DF the card has selected, as FIDs from the MF (0: unknown).
-	 * Valid inside one PKCS#11 call only: between calls another program
-	 * may select elsewhere. */
+	 * Kept from one PKCS#11 call to the next while our SM session lives:
+	 * another program must open its own to send the card anything but
+	 * GET DATA, and that ends ours (epass2003.c epass_data_get). */
 	uint16_t cur_df[EPASS_PATH_MAX];
 	size_t cur_df_len;
+	/* Counts the SM sessions opened: a command that changed it was
+	 * resent in a session whose card state is not what kyso left. */
+	unsigned sm_epoch;
 
 	struct epass_key keys[EPASS_MAX_KEYS];
 	size_t key_count;
@@ -102,6 +112,10 @@ CK_RV epass_read_selected(struct card *card, struct epass_data *d, size_t len,
 /* Go on reading the selected EF from offset out->len up to `len`. */
 CK_RV epass_read_more(struct card *card, struct epass_data *d, size_t len,
                       struct buf *out);
+/* One READ BINARY of up to `len` (at most EPASS_READ_CHUNK) bytes at
+ * `off` of the selected EF into `out`; empty past the file's end. */
+CK_RV epass_read_piece(struct card *card, struct epass_data *d, size_t off, size_t len,
+                       struct buf *out);
 /* Select and read a whole EF. */
 CK_RV epass_read_file(struct card *card, struct epass_data *d, const uint16_t *path,
                       size_t n, size_t len, struct buf *out, uint16_t *sw);
@@ -114,6 +128,8 @@ void epass_forget_keys(struct epass_data *d);
 /* The token label the layout stores (ESPK tokeninfo, PKCS#15 TokenInfo),
  * read once into d->label. */
 CK_RV epass_read_label(struct card *card, struct epass_data *d);
+/* PKCS#15 layout (known): the PIN maxima of OpenSC's profile, read once. */
+void epass_learn_max_tries(struct card *card, struct epass_data *d);
 const struct epass_key *epass_key_find(const struct epass_data *d, uint16_t handle);
 
 /* epass2003_auth.c */

@@ -5,6 +5,7 @@
  * pkcs15-init) is detected; its objects are read by drivers/pkcs15. */
 #include "drivers/epass2003/epass2003_internal.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,8 @@
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
+#include <openssl/ec.h>
+#include <openssl/objects.h>
 #include <openssl/param_build.h>
 #include <openssl/x509.h>
 
@@ -124,6 +127,105 @@ out:
 	return pkey;
 }
 
+/* An EC public key from PKCS#11's CKA_EC_PARAMS (a named curve's DER OID,
+ * X9.62 ECParameters) and CKA_EC_POINT (the point, DER OCTET STRING or
+ * raw, SEC 1 2.3.4), as Feitian's middleware stores them. */
+static EVP_PKEY *
+epass_ec_from(const uint8_t *params, size_t params_len, const uint8_t *point,
+              size_t point_len)
+{
+	const unsigned char *p = params;
+	ASN1_OBJECT *oid = d2i_ASN1_OBJECT(NULL, &p, (long)params_len);
+	ASN1_OCTET_STRING *os = NULL;
+	OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
+	OSSL_PARAM *ps = NULL;
+	EVP_PKEY_CTX *ctx = NULL;
+	EVP_PKEY *pkey = NULL;
+	const char *curve;
+	int nid;
+
+	if (oid == NULL || bld == NULL || p != params + params_len || point_len == 0 ||
+	    point_len > 0xFFFF)
+		goto out;
+	nid = OBJ_obj2nid(oid);
+	curve = nid != NID_undef ? OBJ_nid2sn(nid) : NULL;
+	if (curve == NULL)
+		goto out;
+	p = point;
+	os = d2i_ASN1_OCTET_STRING(NULL, &p, (long)point_len);
+	if (os != NULL && p == point + point_len) {
+		point = ASN1_STRING_get0_data(os);
+		point_len = (size_t)ASN1_STRING_length(os);
+	}
+	if (OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, curve, 0) != 1 ||
+	    OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, point, point_len) != 1)
+		goto out;
+	ps = OSSL_PARAM_BLD_to_param(bld);
+	ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
+	/* fromdata checks the point is on the curve. */
+	if (ps == NULL || ctx == NULL || EVP_PKEY_fromdata_init(ctx) != 1 ||
+	    EVP_PKEY_fromdata(ctx, &pkey, EVP_PKEY_PUBLIC_KEY, ps) != 1)
+		pkey = NULL;
+out:
+	EVP_PKEY_CTX_free(ctx);
+	OSSL_PARAM_free(ps);
+	OSSL_PARAM_BLD_free(bld);
+	ASN1_OCTET_STRING_free(os);
+	ASN1_OBJECT_free(oid);
+	return pkey;
+}
+
+/* The key types kyso shows: RSA and EC (the token signs with P-256
+ * keys only; epass2003_crypto.c refuses others). */
+static bool
+epass_pub_usable(const EVP_PKEY *k)
+{
+	return k != NULL &&
+	       (EVP_PKEY_get_base_id(k) == EVP_PKEY_RSA || EVP_PKEY_get_base_id(k) == EVP_PKEY_EC);
+}
+
+static void
+set_der(CK_RV *rv, struct attr_list *l, CK_ATTRIBUTE_TYPE type, uint8_t *der, int len)
+{
+	if (len <= 0 || der == NULL)
+		acc(rv, CKR_FUNCTION_FAILED);
+	else
+		acc(rv, attr_set(l, type, der, (size_t)len));
+	OPENSSL_free(der);
+}
+
+/* CKA_EC_PARAMS (the curve's OID) and CKA_EC_POINT (the point as a DER
+ * OCTET STRING, PKCS#11 v2.40 2.3.3), in the form the key came in:
+ * uncompressed from pkcs15-init's SubjectPublicKeyInfo. */
+static void
+set_ec_attrs(CK_RV *rv, struct attr_list *l, const EVP_PKEY *pub)
+{
+	char curve[64];
+	uint8_t point[1 + 2 * 66];
+	ASN1_OCTET_STRING *os = ASN1_OCTET_STRING_new();
+	uint8_t *der = NULL;
+	size_t point_len = 0;
+	int nid = NID_undef, len;
+
+	if (EVP_PKEY_get_utf8_string_param(pub, OSSL_PKEY_PARAM_GROUP_NAME, curve, sizeof(curve),
+	                                   NULL) == 1)
+		nid = OBJ_sn2nid(curve);
+	if (nid == NID_undef || os == NULL ||
+	    EVP_PKEY_get_octet_string_param(pub, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, point,
+	                                    sizeof(point), &point_len) != 1 ||
+	    ASN1_OCTET_STRING_set(os, point, (int)point_len) != 1) {
+		acc(rv, CKR_FUNCTION_FAILED);
+		goto out;
+	}
+	len = i2d_ASN1_OBJECT(OBJ_nid2obj(nid), &der);
+	set_der(rv, l, CKA_EC_PARAMS, der, len);
+	der = NULL;
+	len = i2d_ASN1_OCTET_STRING(os, &der);
+	set_der(rv, l, CKA_EC_POINT, der, len);
+out:
+	ASN1_OCTET_STRING_free(os);
+}
+
 static void
 set_bn(CK_RV *rv, struct attr_list *l, CK_ATTRIBUTE_TYPE type, const EVP_PKEY *pub,
        const char *param)
@@ -156,16 +258,17 @@ set_key_attrs(CK_RV *rv, struct attr_list *l, const EVP_PKEY *pub)
 	uint8_t *der = NULL;
 	int len;
 
-	acc(rv, attr_set_ulong(l, CKA_KEY_TYPE, CKK_RSA));
-	set_bn(rv, l, CKA_MODULUS, pub, OSSL_PKEY_PARAM_RSA_N);
-	set_bn(rv, l, CKA_PUBLIC_EXPONENT, pub, OSSL_PKEY_PARAM_RSA_E);
-	acc(rv, attr_set_ulong(l, CKA_MODULUS_BITS, (CK_ULONG)EVP_PKEY_get_bits(pub)));
+	if (EVP_PKEY_get_base_id(pub) == EVP_PKEY_EC) {
+		acc(rv, attr_set_ulong(l, CKA_KEY_TYPE, CKK_EC));
+		set_ec_attrs(rv, l, pub);
+	} else {
+		acc(rv, attr_set_ulong(l, CKA_KEY_TYPE, CKK_RSA));
+		set_bn(rv, l, CKA_MODULUS, pub, OSSL_PKEY_PARAM_RSA_N);
+		set_bn(rv, l, CKA_PUBLIC_EXPONENT, pub, OSSL_PKEY_PARAM_RSA_E);
+		acc(rv, attr_set_ulong(l, CKA_MODULUS_BITS, (CK_ULONG)EVP_PKEY_get_bits(pub)));
+	}
 	len = i2d_PUBKEY(pub, &der);
-	if (len <= 0 || der == NULL)
-		acc(rv, CKR_FUNCTION_FAILED);
-	else
-		acc(rv, attr_set(l, CKA_PUBLIC_KEY_INFO, der, (size_t)len));
-	OPENSSL_free(der);
+	set_der(rv, l, CKA_PUBLIC_KEY_INFO, der, len);
 }
 
 /* The stored attributes kyso passes on as they are: names and ids that
@@ -220,6 +323,7 @@ espk_handle(const struct espk_attrs *a, uint16_t *handle)
 struct espk_file {
 	const struct espk_entry *entry;
 	struct buf bytes;
+	bool sparse;		/* read without its CKA_MODULUS value */
 	struct espk_attrs attrs;
 	EVP_PKEY *pub;		/* from the stored numbers or certificate */
 };
@@ -238,13 +342,15 @@ espk_file_pub(struct espk_file *f)
 	const struct espk_attr *n = espk_attrs_find(&f->attrs, CKA_MODULUS);
 	const struct espk_attr *e = espk_attrs_find(&f->attrs, CKA_PUBLIC_EXPONENT);
 	const struct espk_attr *v = espk_attrs_find(&f->attrs, CKA_VALUE);
+	const struct espk_attr *ecp = espk_attrs_find(&f->attrs, CKA_EC_PARAMS);
+	const struct espk_attr *ecq = espk_attrs_find(&f->attrs, CKA_EC_POINT);
 
 	if (f->entry->kind == ESPK_CERT && v != NULL) {
 		const unsigned char *p = v->value;
 		X509 *x = d2i_X509(NULL, &p, (long)v->len);
 		if (x != NULL && p == v->value + v->len) {
 			EVP_PKEY *k = X509_get_pubkey(x);
-			if (k != NULL && EVP_PKEY_get_base_id(k) == EVP_PKEY_RSA)
+			if (epass_pub_usable(k))
 				f->pub = k;
 			else
 				EVP_PKEY_free(k);
@@ -252,22 +358,50 @@ espk_file_pub(struct espk_file *f)
 		X509_free(x);
 	} else if (n != NULL && e != NULL) {
 		f->pub = epass_rsa_from(n->value, n->len, e->value, e->len);
+	} else if (ecp != NULL && ecq != NULL) {
+		/* CKK_EC: a private key file may carry the public point
+		 * too; else the public key or certificate supplies it. */
+		f->pub = epass_ec_from(ecp->value, ecp->len, ecq->value, ecq->len);
 	}
 }
 
-/* Read a certificate's file, through the cache when there is one. The
- * proof an entry is still the card's is the file's first READ BINARY
- * piece: the certificate's start (its serial number, RFC 5280 4.1.2.2,
- * and for the vendor layout also the stored label and id), so a changed
- * certificate is read again. A file that fits one piece needs no cache.
- * Only certificate files go there: public, and readable without a PIN. */
-static CK_RV
-epass_read_cert_file(struct card *card, struct epass_data *d, const uint16_t *path, size_t n,
-                     size_t len, struct buf *out, uint16_t *sw)
+/* Where the bytes that prove a cached file unchanged lie. */
+enum epass_proof {
+	/* The first READ BINARY piece: a DER certificate's start (its serial
+	 * number and issuer, RFC 5280 4.1.2.2, as PIV's proof is), or a DER
+	 * public key's modulus. */
+	EPASS_PROOF_FIRST,
+	/* The last piece, at a window ending at the file's end: in a vendor
+	 * certNNNN, whose last attribute is CKA_VALUE, the certificate's
+	 * signature, which differs for any other certificate (a renewal
+	 * with the same key, label and subject too); in pubkNNNN the end of
+	 * the modulus and the key handle. */
+	EPASS_PROOF_LAST,
+};
+
+static void
+epass_cache_name(char *name, size_t cap, const uint16_t *path, size_t n)
 {
-	struct buf proof = BUF_INIT, cached = BUF_INIT;
+	size_t o = (size_t)snprintf(name, cap, "file");
+
+	for (size_t i = 0; i < n && o + 5 < cap; i++)
+		o += (size_t)snprintf(name + o, cap - o, "-%04X", path[i]);
+}
+
+/* Read a public file, through the cache when there is one (issue 8,
+ * drivers/cache.h). The proof an entry is still the card's is one
+ * READ BINARY piece of the file read again now (`where`), together with
+ * the file's length (the index's used size, or the FCI's): a file that
+ * fits one piece is simply read. `len` 0: the FCI's size. Only files
+ * anyone can read without a PIN come here, never a key or a PIN. */
+static CK_RV
+epass_read_cached(struct card *card, struct epass_data *d, const uint16_t *path, size_t n,
+                  size_t len, enum epass_proof where, struct buf *out, uint16_t *sw)
+{
+	struct buf proof = BUF_INIT, cached = BUF_INIT, piece = BUF_INIT;
 	char name[DRV_CACHE_NAME_MAX];
-	size_t size = 0, first, o = 0;
+	size_t size = 0, at;
+	bool proven = false;
 	CK_RV rv;
 
 	buf_clear(out);
@@ -276,30 +410,49 @@ epass_read_cert_file(struct card *card, struct epass_data *d, const uint16_t *pa
 		goto out;
 	if (len == 0 || (size != 0 && size < len))
 		len = size;
-	first = len < EPASS_READ_CHUNK ? len : EPASS_READ_CHUNK;
-	rv = epass_read_more(card, d, first, out);
-	if (rv != CKR_OK || out->len < first || first == len)
+	if (d->cache == NULL || len <= EPASS_READ_CHUNK || len > 0x7FFF) {
+		rv = epass_read_more(card, d, len, out);
 		goto out;
-	o += (size_t)snprintf(name, sizeof(name), "file");
-	for (size_t i = 0; i < n && o + 5 < sizeof(name); i++)
-		o += (size_t)snprintf(name + o, sizeof(name) - o, "-%04X", path[i]);
-	if (d->cache != NULL &&
-	    drv_cache_get(d->cache, name, out->data, out->len, &cached) && cached.len > first) {
+	}
+	epass_cache_name(name, sizeof(name), path, n);
+	at = where == EPASS_PROOF_LAST ? len - EPASS_READ_CHUNK : 0;
+	rv = epass_read_piece(card, d, at, EPASS_READ_CHUNK, &piece);
+	if (rv != CKR_OK)
+		goto out;
+	/* The proof: the length (2 bytes), then the piece. */
+	if (piece.len == EPASS_READ_CHUNK) {
+		const uint8_t len_be[2] = { (uint8_t)(len >> 8), (uint8_t)len };
+		if (buf_append(&proof, len_be, 2) != 0 ||
+		    buf_append(&proof, piece.data, piece.len) != 0) {
+			rv = CKR_HOST_MEMORY;
+			goto out;
+		}
+		proven = true;
+	}
+	if (proven && drv_cache_get(d->cache, name, proof.data, proof.len, &cached) &&
+	    cached.len == len) {
 		log_debug("epass2003: %s from the cache", name);
 		if (buf_set(out, cached.data, cached.len) != 0)
 			rv = CKR_HOST_MEMORY;
 		goto out;
 	}
-	if (d->cache != NULL && buf_set(&proof, out->data, out->len) != 0) {
-		rv = CKR_HOST_MEMORY;
-		goto out;
+	/* A miss: the rest of the file, the piece read once only. */
+	if (proven && at == 0) {
+		rv = buf_set(out, piece.data, piece.len) == 0 ? CKR_OK : CKR_HOST_MEMORY;
+	} else if (proven) {
+		rv = epass_read_more(card, d, at, out);
+		if (rv == CKR_OK && out->len == at && buf_append(out, piece.data, piece.len) != 0)
+			rv = CKR_HOST_MEMORY;
 	}
-	rv = epass_read_more(card, d, len, out);
-	if (rv == CKR_OK && d->cache != NULL && out->len == len)
+	if (rv == CKR_OK)
+		rv = epass_read_more(card, d, len, out);
+	if (rv == CKR_OK && proven && out->len == len &&
+	    memcmp(out->data + at, piece.data, piece.len) == 0)
 		drv_cache_put(d->cache, name, proof.data, proof.len, out->data, out->len);
 out:
 	buf_free(&proof);
 	buf_free(&cached);
+	buf_free(&piece);
 	return rv;
 }
 
@@ -351,6 +504,10 @@ out:
 static void
 key_attrs(CK_RV *rv, struct attr_list *l, bool private, const EVP_PKEY *pub)
 {
+	/* The token deciphers with RSA keys only (PSO 80 86); EC keys sign
+	 * (PSO 9E 9A) and derive nothing. */
+	bool rsa = EVP_PKEY_get_base_id(pub) == EVP_PKEY_RSA;
+
 	set_common(rv, l, private ? CKO_PRIVATE_KEY : CKO_PUBLIC_KEY, private);
 	set_key_attrs(rv, l, pub);
 	acc(rv, attr_set_bool(l, CKA_LOCAL, false));
@@ -362,15 +519,15 @@ key_attrs(CK_RV *rv, struct attr_list *l, bool private, const EVP_PKEY *pub)
 		acc(rv, attr_set_bool(l, CKA_NEVER_EXTRACTABLE, true));
 		acc(rv, attr_set_bool(l, CKA_SIGN, true));
 		acc(rv, attr_set_bool(l, CKA_SIGN_RECOVER, false));
-		acc(rv, attr_set_bool(l, CKA_DECRYPT, true));
-		acc(rv, attr_set_bool(l, CKA_UNWRAP, true));
+		acc(rv, attr_set_bool(l, CKA_DECRYPT, rsa));
+		acc(rv, attr_set_bool(l, CKA_UNWRAP, rsa));
 		acc(rv, attr_set_bool(l, CKA_ALWAYS_AUTHENTICATE, false));
 		acc(rv, attr_set_bool(l, CKA_WRAP_WITH_TRUSTED, false));
 	} else {
 		acc(rv, attr_set_bool(l, CKA_VERIFY, true));
 		acc(rv, attr_set_bool(l, CKA_VERIFY_RECOVER, false));
-		acc(rv, attr_set_bool(l, CKA_ENCRYPT, true));
-		acc(rv, attr_set_bool(l, CKA_WRAP, true));
+		acc(rv, attr_set_bool(l, CKA_ENCRYPT, rsa));
+		acc(rv, attr_set_bool(l, CKA_WRAP, rsa));
 		acc(rv, attr_set_bool(l, CKA_TRUSTED, false));
 	}
 }
@@ -450,10 +607,138 @@ out:
 	return rv;
 }
 
+/* A certificate file's last piece proves it unchanged only when it is
+ * the certificate's end (its signature): CKA_VALUE last, as Feitian
+ * writes it. Else the file is not kept in the cache. */
+static void
+epass_check_cert_proof(struct epass_data *d, const struct espk_file *f, const uint16_t *path)
+{
+	const struct espk_attr *v = espk_attrs_find(&f->attrs, CKA_VALUE);
+	char name[DRV_CACHE_NAME_MAX];
+
+	if (d->cache == NULL || f->entry->kind != ESPK_CERT)
+		return;
+	if (v != NULL && v->len >= EPASS_READ_CHUNK && v->value + v->len == f->bytes.data + f->bytes.len)
+		return;
+	epass_cache_name(name, sizeof(name), path, 3);
+	drv_cache_forget(d->cache, name);
+}
+
+/* The index EF 6F01. C_GetTokenInfo (the label) and the object listing
+ * both need it, in two PKCS#11 calls that follow each other: the one that
+ * reads it leaves a copy the other takes, once. The objects are a
+ * snapshot of the token taken at that moment either way (the module
+ * reloads them after a reset). */
+static CK_RV
+epass_read_index(struct card *card, struct epass_data *d, struct buf *raw, uint16_t *sw)
+{
+	static const uint16_t index_path[] = { EPASS_FID_MF, EPASS_FID_ESPK, EPASS_FID_ESPK_INDEX };
+	CK_RV rv = CKR_OK;
+
+	if (d->espk_index.len > 0) {
+		*sw = SW_OK;
+		if (buf_set(raw, d->espk_index.data, d->espk_index.len) != 0)
+			rv = CKR_HOST_MEMORY;
+		buf_clear(&d->espk_index);
+		goto out;
+	}
+	rv = epass_read_file(card, d, index_path, 3, 0, raw, sw);
+	if (rv == CKR_OK && *sw == SW_OK && raw->len > 0 &&
+	    buf_set(&d->espk_index, raw->data, raw->len) != 0)
+		rv = CKR_HOST_MEMORY;
+out:
+	return rv;
+}
+
+/* Make the window `win` (the bytes of the selected EF from *win_off)
+ * hold [from, to): what it holds is kept when `from` is inside it, else
+ * it starts again at `from`. Shorter when the file ends first. */
+static CK_RV
+espk_window(struct card *card, struct epass_data *d, struct buf *win, size_t *win_off,
+            size_t from, size_t to)
+{
+	struct buf piece = BUF_INIT;
+	CK_RV rv = CKR_OK;
+
+	if (from < *win_off || from > *win_off + win->len) {
+		buf_clear(win);
+		*win_off = from;
+	}
+	while (rv == CKR_OK && *win_off + win->len < to) {
+		size_t at = *win_off + win->len, want = to - at;
+		rv = epass_read_piece(card, d, at, want < EPASS_READ_CHUNK ? want : EPASS_READ_CHUNK,
+		                      &piece);
+		if (rv != CKR_OK || piece.len == 0)
+			break;
+		if (buf_append(win, piece.data, piece.len) != 0)
+			rv = CKR_HOST_MEMORY;
+	}
+	buf_free(&piece);
+	return rv;
+}
+
+/* A private key's attribute stream, read piece by piece, leaving out the
+ * value of CKA_MODULUS when it runs past the piece in hand: the public key
+ * or certificate with the same CKA_ID has the modulus (espk_add_key takes
+ * it from there), so its 256 bytes need not cross the wire, one READ less
+ * per key (issue 8). `out` gets the attributes read, whole; *sparse says
+ * one was left out. */
+static CK_RV
+espk_read_sparse(struct card *card, struct epass_data *d, const uint16_t *path, size_t len,
+                 struct buf *out, bool *sparse, uint16_t *sw)
+{
+	struct buf win = BUF_INIT;
+	size_t size = 0, pos = 0, win_off = 0, vlen, end, avail;
+	CK_ATTRIBUTE_TYPE type;
+	CK_RV rv;
+
+	buf_clear(out);
+	*sparse = false;
+	rv = epass_select_path(card, d, path, 3, &size, NULL, sw);
+	if (rv != CKR_OK || *sw != SW_OK)
+		goto out;
+	if (len == 0 || (size != 0 && size < len))
+		len = size;
+	while (pos < len) {
+		/* The next header, with what follows it in one piece. */
+		if (pos + 8 > win_off + win.len) {
+			size_t to = pos + EPASS_READ_CHUNK;
+			rv = espk_window(card, d, &win, &win_off, pos, to < len ? to : len);
+			if (rv != CKR_OK)
+				goto out;
+		}
+		/* What the window holds from pos: nothing when the card
+		 * answered less than asked. */
+		avail = pos >= win_off && pos <= win_off + win.len ? win_off + win.len - pos : 0;
+		if (avail < 8 ||
+		    espk_attr_header(win.data + (pos - win_off), avail, &type, &vlen) != 1 ||
+		    vlen > len - pos - 8)
+			break;	/* padding, or a stream the parser will refuse */
+		end = pos + 8 + vlen;
+		if (type == CKA_MODULUS && end > win_off + win.len) {
+			*sparse = true;
+			pos = end;
+			continue;
+		}
+		rv = espk_window(card, d, &win, &win_off, pos, end);
+		if (rv != CKR_OK)
+			goto out;
+		if (end > win_off + win.len)
+			break;	/* the file ended early */
+		if (buf_append(out, win.data + (pos - win_off), end - pos) != 0) {
+			rv = CKR_HOST_MEMORY;
+			goto out;
+		}
+		pos = end;
+	}
+out:
+	buf_free(&win);
+	return rv;
+}
+
 static CK_RV
 epass_load_vendor(struct card *card, struct epass_data *d, struct drv_objects *out)
 {
-	static const uint16_t index_path[] = { EPASS_FID_MF, EPASS_FID_ESPK, EPASS_FID_ESPK_INDEX };
 	struct espk_index idx = { 0 };
 	struct espk_file *files = NULL;
 	struct buf raw = BUF_INIT;
@@ -461,7 +746,7 @@ epass_load_vendor(struct card *card, struct epass_data *d, struct drv_objects *o
 	uint16_t sw;
 	CK_RV rv;
 
-	rv = epass_read_file(card, d, index_path, 3, 0, &raw, &sw);
+	rv = epass_read_index(card, d, &raw, &sw);
 	if (rv != CKR_OK)
 		goto out;
 	if (sw != SW_OK) {
@@ -486,10 +771,11 @@ epass_load_vendor(struct card *card, struct epass_data *d, struct drv_objects *o
 			continue;
 		f->entry = e;
 		n++;
-		if (e->kind == ESPK_CERT)
-			rv = epass_read_cert_file(card, d, path, 3, e->used, &f->bytes, &sw);
+		if (e->kind == ESPK_CERT || e->kind == ESPK_PUBKEY)
+			rv = epass_read_cached(card, d, path, 3, e->used, EPASS_PROOF_LAST,
+			                       &f->bytes, &sw);
 		else
-			rv = epass_read_file(card, d, path, 3, e->used, &f->bytes, &sw);
+			rv = espk_read_sparse(card, d, path, e->used, &f->bytes, &f->sparse, &sw);
 		if (rv != CKR_OK)
 			goto out;
 		if (sw != SW_OK || espk_attrs_parse(f->bytes.data, f->bytes.len, &f->attrs) != 0) {
@@ -497,6 +783,25 @@ epass_load_vendor(struct card *card, struct epass_data *d, struct drv_objects *o
 			continue;
 		}
 		espk_file_pub(f);
+		epass_check_cert_proof(d, f, path);
+	}
+	/* A private key read without its modulus and with no public key or
+	 * certificate to take it from: read it whole after all. */
+	for (i = 0; i < n && rv == CKR_OK; i++) {
+		struct espk_file *f = &files[i];
+		uint16_t path[] = { EPASS_FID_MF, EPASS_FID_ESPK, f->entry->fid };
+		bool partner = false;
+
+		for (size_t j = 0; f->sparse && f->pub == NULL && j < n; j++)
+			partner |= j != i && files[j].pub != NULL && same_id(&files[j].attrs, &f->attrs);
+		if (!f->sparse || f->pub != NULL || partner)
+			continue;
+		espk_attrs_free(&f->attrs);
+		f->sparse = false;
+		rv = epass_read_file(card, d, path, 3, f->entry->used, &f->bytes, &sw);
+		if (rv == CKR_OK && sw == SW_OK &&
+		    espk_attrs_parse(f->bytes.data, f->bytes.len, &f->attrs) == 0)
+			espk_file_pub(f);
 	}
 	for (i = 0; i < n && rv == CKR_OK; i++) {
 		if (files[i].attrs.count == 0)
@@ -532,30 +837,87 @@ p15_card_fid(uint16_t fid)
 	return fid;
 }
 
+static void epass_set_label(struct epass_data *d, const uint8_t *v, size_t len);
+
 struct p15_ctx {
 	struct card *card;
 	struct epass_data *d;
 };
 
+/* Whether `b` holds a whole PKCS#15 DER file: its elements end in the
+ * zero padding OpenSC's profile leaves after them (PKCS#15 v1.1, 5.5: 00
+ * ends the objects), or at the end of the file. */
+static bool
+p15_der_complete(const struct buf *b, size_t file_len)
+{
+	struct tlv_reader r;
+	struct tlv t;
+	int rc;
+
+	if (b->len >= file_len)
+		return true;
+	tlv_reader_init(&r, b->data, b->len);
+	while ((rc = tlv_next(&r, &t)) == 1)
+		if (t.tag == 0x00)
+			return true;
+	return false;
+}
+
+/* The ODF, TokenInfo and directory files: read piece by piece only until
+ * their objects end, not the whole allocated file (mostly padding). */
 static CK_RV
 p15_read_cb(void *ctx, const uint8_t *path, size_t path_len, struct buf *out, bool *found)
 {
 	struct p15_ctx *c = ctx;
 	uint16_t fids[EPASS_PATH_MAX], sw;
-	size_t n = path_len / 2;
+	size_t n = path_len / 2, size = 0, want;
 	CK_RV rv;
 
 	*found = false;
+	buf_clear(out);
 	/* A path deeper than the token's file system has no file. */
 	if (path_len % 2 != 0 || n == 0 || n > EPASS_PATH_MAX)
 		return CKR_OK;
 	for (size_t i = 0; i < n; i++)
 		fids[i] = p15_card_fid((uint16_t)(path[2 * i] << 8 | path[2 * i + 1]));
-	rv = epass_read_file(c->card, c->d, fids, n, 0, out, &sw);
-	if (rv == CKR_OK && sw == SW_OK)
-		*found = true;
-	else if (rv == CKR_OK)
-		log_debug("epass2003: PKCS#15 file not readable (%04X)", sw);
+	/* TokenInfo gives the driver the label alone: not read twice when
+	 * C_GetTokenInfo read it in this bind. */
+	if (c->d->label_read && n == 3 && fids[2] == P15_FID_TOKENINFO)
+		return CKR_OK;
+	rv = epass_select_path(c->card, c->d, fids, n, &size, NULL, &sw);
+	if (rv != CKR_OK || sw != SW_OK) {
+		if (rv == CKR_OK)
+			log_debug("epass2003: PKCS#15 file not readable (%04X)", sw);
+		return rv;
+	}
+	do {
+		want = out->len + EPASS_READ_CHUNK;
+		if (size != 0 && want > size)
+			want = size;
+		n = out->len;
+		rv = epass_read_more(c->card, c->d, want, out);
+	} while (rv == CKR_OK && out->len > n && !p15_der_complete(out, size != 0 ? size : SIZE_MAX));
+	*found = rv == CKR_OK;
+	return rv;
+}
+
+/* A public key file, through the cache: the proof is its first piece,
+ * the start of the modulus (or a whole EC key, which fits one). */
+static CK_RV
+p15_read_pub(struct p15_ctx *c, const uint8_t *path, size_t path_len, struct buf *out,
+             bool *found)
+{
+	uint16_t fids[EPASS_PATH_MAX], sw;
+	size_t n = path_len / 2;
+	CK_RV rv;
+
+	*found = false;
+	if (path_len % 2 != 0 || n == 0 || n > EPASS_PATH_MAX)
+		return CKR_OK;
+	for (size_t i = 0; i < n; i++)
+		fids[i] = p15_card_fid((uint16_t)(path[2 * i] << 8 | path[2 * i + 1]));
+	rv = epass_read_cached(c->card, c->d, fids, n, 0, EPASS_PROOF_FIRST, out, &sw);
+	*found = rv == CKR_OK && sw == SW_OK;
 	return rv;
 }
 
@@ -572,7 +934,7 @@ p15_read_cert(struct p15_ctx *c, const uint8_t *path, size_t path_len, struct bu
 		return CKR_OK;
 	for (size_t i = 0; i < n; i++)
 		fids[i] = p15_card_fid((uint16_t)(path[2 * i] << 8 | path[2 * i + 1]));
-	rv = epass_read_cert_file(c->card, c->d, fids, n, 0, out, &sw);
+	rv = epass_read_cached(c->card, c->d, fids, n, 0, EPASS_PROOF_FIRST, out, &sw);
 	*found = rv == CKR_OK && sw == SW_OK;
 	return rv;
 }
@@ -585,8 +947,9 @@ p15_set_id_label(CK_RV *rv, struct attr_list *l, const struct p15_common *c,
 	acc(rv, attr_set(l, CKA_ID, id, id_len));
 }
 
-/* An RSA public key from a PKCS#15 public key file: RSAPublicKey (PKCS#1,
- * what OpenSC writes) or SubjectPublicKeyInfo. */
+/* A public key from a PKCS#15 public key file: RSAPublicKey (PKCS#1,
+ * what OpenSC writes for RSA) or SubjectPublicKeyInfo (what it writes for
+ * EC, and others for RSA). */
 static EVP_PKEY *
 p15_pub_from(const struct buf *b)
 {
@@ -596,7 +959,7 @@ p15_pub_from(const struct buf *b)
 	if (k == NULL) {
 		p = b->data;
 		k = d2i_PUBKEY(NULL, &p, (long)b->len);
-		if (k != NULL && EVP_PKEY_get_base_id(k) != EVP_PKEY_RSA) {
+		if (k != NULL && !epass_pub_usable(k)) {
 			EVP_PKEY_free(k);
 			k = NULL;
 		}
@@ -608,14 +971,11 @@ static CK_RV
 epass_load_pkcs15(struct card *card, struct epass_data *d, struct drv_objects *out)
 {
 	static const uint8_t app[] = { 0x3F, 0x00, 0x50, 0x15 };
-	static const uint16_t maxtries_path[] = { EPASS_FID_MF, EPASS_FID_PKCS15,
-	                                          EPASS_FID_P15_MAXTRIES };
 	struct p15_ctx ctx = { card, d };
 	struct p15_io io = { p15_read_cb, &ctx };
 	struct p15_token *t = NULL;
 	EVP_PKEY *cert_pub[P15_MAX_OBJECTS] = { 0 }, *key_pub[P15_MAX_OBJECTS] = { 0 };
 	struct buf file = BUF_INIT;
-	uint16_t sw;
 	size_t i, j;
 	CK_RV rv = CKR_HOST_MEMORY;
 
@@ -635,14 +995,11 @@ epass_load_pkcs15(struct card *card, struct epass_data *d, struct drv_objects *o
 		else
 			d->user_kid = (uint8_t)p->reference;
 	}
-	rv = epass_read_file(card, d, maxtries_path, 3, 2, &file, &sw);
-	if (rv != CKR_OK)
-		goto out;
-	if (sw == SW_OK && file.len == 2) {
-		if (d->user_tries_max < 0 && file.data[0] <= 15)
-			d->user_tries_max = file.data[0];
-		if (d->so_tries_max < 0 && file.data[1] <= 15)
-			d->so_tries_max = file.data[1];
+	/* The token label is the TokenInfo's: C_GetTokenInfo need not read
+	 * it again. */
+	if (!d->label_read && t->label[0] != '\0') {
+		epass_set_label(d, (const uint8_t *)t->label, strlen(t->label));
+		d->label_read = true;
 	}
 
 	for (i = 0; i < t->cert_count; i++) {
@@ -679,7 +1036,7 @@ epass_load_pkcs15(struct card *card, struct epass_data *d, struct drv_objects *o
 		struct drv_object *o;
 		bool found;
 
-		rv = p15_read_cb(&ctx, k->path.bytes, k->path.len, &file, &found);
+		rv = p15_read_pub(&ctx, k->path.bytes, k->path.len, &file, &found);
 		if (rv != CKR_OK)
 			goto out;
 		key_pub[i] = found ? p15_pub_from(&file) : NULL;
@@ -703,14 +1060,16 @@ epass_load_pkcs15(struct card *card, struct epass_data *d, struct drv_objects *o
 
 		/* The public numbers: the public key or certificate with the
 		 * same CKA_ID (PKCS#15 pairs objects by iD). */
+		int want = k->type == P15_KEY_EC ? EVP_PKEY_EC : EVP_PKEY_RSA;
 		for (j = 0; pub == NULL && j < t->pubkey_count; j++)
 			if (key_pub[j] != NULL && t->pubkeys[j].id_len == k->id_len &&
-			    memcmp(t->pubkeys[j].id, k->id, k->id_len) == 0)
+			    memcmp(t->pubkeys[j].id, k->id, k->id_len) == 0 &&
+			    EVP_PKEY_get_base_id(key_pub[j]) == want)
 				pub = key_pub[j];
 		for (j = 0; pub == NULL && j < t->cert_count; j++)
 			if (cert_pub[j] != NULL && t->certs[j].id_len == k->id_len &&
 			    memcmp(t->certs[j].id, k->id, k->id_len) == 0 &&
-			    EVP_PKEY_get_base_id(cert_pub[j]) == EVP_PKEY_RSA)
+			    EVP_PKEY_get_base_id(cert_pub[j]) == want)
 				pub = cert_pub[j];
 		if (pub == NULL || k->key_ref < 0 || k->key_ref > 7) {
 			log_debug("epass2003: PKCS#15 private key %zu unusable", i);
@@ -763,7 +1122,6 @@ epass_set_label(struct epass_data *d, const uint8_t *v, size_t len)
 CK_RV
 epass_read_label(struct card *card, struct epass_data *d)
 {
-	static const uint16_t index_path[] = { EPASS_FID_MF, EPASS_FID_ESPK, EPASS_FID_ESPK_INDEX };
 	static const uint16_t p15_ti[] = { EPASS_FID_MF, EPASS_FID_PKCS15, P15_FID_TOKENINFO };
 	struct espk_index idx = { 0 };
 	struct espk_attrs a = { 0 };
@@ -778,7 +1136,7 @@ epass_read_label(struct card *card, struct epass_data *d)
 	d->label_read = true;
 	if (d->layout == EPASS_LAYOUT_VENDOR) {
 		const struct espk_attr *l;
-		rv = epass_read_file(card, d, index_path, 3, 0, &raw, &sw);
+		rv = epass_read_index(card, d, &raw, &sw);
 		if (rv != CKR_OK || sw != SW_OK || espk_index_parse(raw.data, raw.len, &idx) != 0)
 			goto out;
 		for (size_t i = 0; i < idx.count; i++) {
@@ -805,6 +1163,26 @@ out:
 	espk_index_free(&idx);
 	buf_free(&raw);
 	return rv;
+}
+
+void
+epass_learn_max_tries(struct card *card, struct epass_data *d)
+{
+	static const uint16_t path[] = { EPASS_FID_MF, EPASS_FID_PKCS15, EPASS_FID_P15_MAXTRIES };
+	struct buf file = BUF_INIT;
+	uint16_t sw;
+
+	if (d->max_tries_read || d->layout != EPASS_LAYOUT_PKCS15)
+		return;
+	d->max_tries_read = true;
+	if (epass_read_file(card, d, path, 3, 2, &file, &sw) == CKR_OK && sw == SW_OK &&
+	    file.len == 2) {
+		if (d->user_tries_max < 0 && file.data[0] <= 15)
+			d->user_tries_max = file.data[0];
+		if (d->so_tries_max < 0 && file.data[1] <= 15)
+			d->so_tries_max = file.data[1];
+	}
+	buf_free(&file);
 }
 
 CK_RV

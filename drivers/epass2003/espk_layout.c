@@ -136,6 +136,16 @@ out:
 	return rc;
 }
 
+int
+espk_attr_header(const uint8_t *data, size_t len, CK_ATTRIBUTE_TYPE *type, size_t *vlen)
+{
+	if (data == NULL || len < 8)
+		return -1;
+	*type = espk_le32(data);
+	*vlen = espk_le32(data + 4);
+	return *type == 0 && *vlen == 0 ? 0 : 1;
+}
+
 const struct espk_attr *
 espk_attrs_find(const struct espk_attrs *a, CK_ATTRIBUTE_TYPE type)
 {

@@ -63,6 +63,10 @@ void espk_index_free(struct espk_index *idx);
  * padding after the last attribute is allowed; -1 when an attribute runs
  * past the end, or out of memory. */
 int espk_attrs_parse(const uint8_t *data, size_t len, struct espk_attrs *out);
+/* The header of the attribute at the start of `data` (for reading a
+ * stream piece by piece): 1 with its type and value length; 0 for zero
+ * padding (type and length 0); -1 when fewer than 8 bytes are given. */
+int espk_attr_header(const uint8_t *data, size_t len, CK_ATTRIBUTE_TYPE *type, size_t *vlen);
 const struct espk_attr *espk_attrs_find(const struct espk_attrs *a, CK_ATTRIBUTE_TYPE type);
 /* A CK_ULONG attribute stored as 4 (or 8) little-endian bytes. */
 int espk_attr_ulong(const struct espk_attrs *a, CK_ATTRIBUTE_TYPE type, CK_ULONG *value);

@@ -162,6 +162,43 @@ ASN1_SEQUENCE(P15_RSA_KEY) = {
 	ASN1_EXP(P15_RSA_KEY, rsa, P15_RSA_ATTRS, 1),
 } static_ASN1_SEQUENCE_END(P15_RSA_KEY)
 
+/* PrivateECKeyAttributes / PublicECKeyAttributes ::= SEQUENCE {
+ *   value ObjectValue (the indirect Path form), keyInfo KeyInfo OPTIONAL }
+ * (ISO/IEC 7816-15 8.4.3). OpenSC's pkcs15-init writes keyInfo as an
+ * INTEGER, the field size in bits, on private keys; other KeyInfo forms
+ * are checked as well-formed only. keyInfo is the one trailing field an
+ * OPTIONAL ANY can be, so the extension field holds it. */
+typedef struct {
+	P15_PATH *value;
+	P15_REST_FIELDS;	/* keyInfo */
+} P15_EC_ATTRS;
+
+ASN1_SEQUENCE(P15_EC_ATTRS) = {
+	ASN1_SIMPLE(P15_EC_ATTRS, value, P15_PATH),
+	P15_REST(P15_EC_ATTRS),
+} static_ASN1_SEQUENCE_END(P15_EC_ATTRS)
+
+typedef struct {
+	P15_COMMON_OBJ *common;
+	P15_COMMON_KEY *key;
+	STACK_OF(ASN1_TYPE) *sub;
+	P15_EC_ATTRS *ec;
+} P15_EC_KEY;
+
+ASN1_SEQUENCE(P15_EC_KEY) = {
+	ASN1_SIMPLE(P15_EC_KEY, common, P15_COMMON_OBJ),
+	ASN1_SIMPLE(P15_EC_KEY, key, P15_COMMON_KEY),
+	ASN1_IMP_SEQUENCE_OF_OPT(P15_EC_KEY, sub, ASN1_ANY, 0),
+	ASN1_EXP(P15_EC_KEY, ec, P15_EC_ATTRS, 1),
+} static_ASN1_SEQUENCE_END(P15_EC_KEY)
+
+/* The EC choice of PrivateKeyType / PublicKeyType: the PKCS15Object
+ * sequence under the implicit tag [0]. */
+ASN1_ITEM_TEMPLATE(P15_EC_KEY_CHOICE) =
+	ASN1_EX_TEMPLATE_TYPE(ASN1_TFLG_IMPTAG | ASN1_TFLG_CONTEXT, 0, P15_EC_KEY_CHOICE,
+	                      P15_EC_KEY)
+static_ASN1_ITEM_TEMPLATE_END(P15_EC_KEY_CHOICE)
+
 /* CommonCertificateAttributes ::= SEQUENCE { iD Identifier,
  *   authority BOOLEAN DEFAULT FALSE, identifier OPTIONAL,
  *   certHash [0] OPTIONAL, trustedUsage [1] OPTIONAL, identifiers [2]
@@ -459,25 +496,54 @@ p15_parse_tokeninfo(const uint8_t *data, size_t len, struct p15_token *out)
 	return 0;
 }
 
+/* What RSA and EC key entries share. */
 static bool
-p15_key_from(struct p15_key *k, const P15_RSA_KEY *src)
+p15_key_common(struct p15_key *k, const P15_COMMON_OBJ *common, const P15_COMMON_KEY *key,
+               const P15_PATH *value)
 {
 	long v;
 
 	memset(k, 0, sizeof(*k));
 	k->key_ref = -1;
-	if (!p15_common_from(&k->c, src->common) ||
-	    !p15_bytes(k->id, sizeof(k->id), &k->id_len, src->key->id) ||
-	    !p15_path_from(&k->path, src->rsa->value) ||
-	    !p15_long(src->rsa->modulus_len, 512, 16384, &v))
+	if (!p15_common_from(&k->c, common) || !p15_bytes(k->id, sizeof(k->id), &k->id_len, key->id) ||
+	    !p15_path_from(&k->path, value))
 		return false;
-	k->modulus_bits = (size_t)v;
-	k->usage = p15_bits(src->key->usage);
-	if (src->key->key_ref != NULL) {
-		if (!p15_long(src->key->key_ref, 0, 0xFFFF, &v))
+	k->usage = p15_bits(key->usage);
+	if (key->key_ref != NULL) {
+		if (!p15_long(key->key_ref, 0, 0xFFFF, &v))
 			return false;
 		k->key_ref = v;
 	}
+	return true;
+}
+
+static bool
+p15_key_from(struct p15_key *k, const P15_RSA_KEY *src)
+{
+	long v;
+
+	if (!p15_key_common(k, src->common, src->key, src->rsa->value) ||
+	    !p15_long(src->rsa->modulus_len, 512, 16384, &v))
+		return false;
+	k->type = P15_KEY_RSA;
+	k->modulus_bits = (size_t)v;
+	return true;
+}
+
+static bool
+p15_ec_key_from(struct p15_key *k, const P15_EC_KEY *src)
+{
+	const ASN1_TYPE *info = src->ec->ext;
+	long v;
+
+	if (!p15_key_common(k, src->common, src->key, src->ec->value))
+		return false;
+	k->type = P15_KEY_EC;
+	/* The field size, as OpenSC states it; any other KeyInfo leaves the
+	 * size to the public key. */
+	if (info != NULL && ASN1_TYPE_get(info) == V_ASN1_INTEGER &&
+	    p15_long(info->value.integer, 1, 1024, &v))
+		k->modulus_bits = (size_t)v;
 	return true;
 }
 
@@ -486,20 +552,27 @@ p15_add_object(enum p15_df_kind kind, const struct tlv *t, struct p15_token *out
 {
 	if (kind == P15_DF_PRKDF || kind == P15_DF_PUKDF) {
 		/* PrivateKeyType / PublicKeyType: RSA keys are the untagged
-		 * SEQUENCE choice; EC ([0]) and others are not read. */
+		 * SEQUENCE choice, EC keys [0]; others are not read. */
 		bool priv = kind == P15_DF_PRKDF;
 		struct p15_key *keys = priv ? out->prkeys : out->pubkeys;
 		size_t *n = priv ? &out->prkey_count : &out->pubkey_count;
-		P15_RSA_KEY *k;
+		bool ok = false;
 
-		if (t->tag != 0x30 || *n == P15_MAX_OBJECTS)
+		if (*n == P15_MAX_OBJECTS || (t->tag != 0x30 && t->tag != 0xA0))
 			return;
-		k = p15_d2i(ASN1_ITEM_rptr(P15_RSA_KEY), t->raw, t->raw_len);
-		if (k != NULL && p15_key_from(&keys[*n], k))
+		if (t->tag == 0x30) {
+			P15_RSA_KEY *k = p15_d2i(ASN1_ITEM_rptr(P15_RSA_KEY), t->raw, t->raw_len);
+			ok = k != NULL && p15_key_from(&keys[*n], k);
+			ASN1_item_free((ASN1_VALUE *)k, ASN1_ITEM_rptr(P15_RSA_KEY));
+		} else {
+			P15_EC_KEY *k = p15_d2i(ASN1_ITEM_rptr(P15_EC_KEY_CHOICE), t->raw, t->raw_len);
+			ok = k != NULL && p15_ec_key_from(&keys[*n], k);
+			ASN1_item_free((ASN1_VALUE *)k, ASN1_ITEM_rptr(P15_EC_KEY_CHOICE));
+		}
+		if (ok)
 			(*n)++;
 		else
 			log_debug("pkcs15: unusable key entry skipped");
-		ASN1_item_free((ASN1_VALUE *)k, ASN1_ITEM_rptr(P15_RSA_KEY));
 	} else if (kind == P15_DF_CDF) {
 		struct p15_cert *c = &out->certs[out->cert_count];
 		P15_CERT *x;

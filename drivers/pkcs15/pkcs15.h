@@ -57,12 +57,22 @@ struct p15_common {
 	bool private_obj;		/* CommonObjectFlags.private */
 };
 
+/* The key types kyso reads (PrivateKeyType / PublicKeyType choices,
+ * PKCS#15 v1.1 6.2.1, 6.3.1): RSA is the untagged SEQUENCE, EC is [0]. */
+enum p15_key_type {
+	P15_KEY_RSA = 0,
+	P15_KEY_EC,
+};
+
 struct p15_key {
 	struct p15_common c;
+	enum p15_key_type type;
 	uint8_t id[P15_ID_MAX];
 	size_t id_len;
 	unsigned long usage;		/* P15_USAGE_* */
 	long key_ref;			/* keyReference, -1 absent */
+	/* RSA: modulusLength; EC: the field size in bits when the entry
+	 * states it (OpenSC writes it as the keyInfo INTEGER), else 0. */
 	size_t modulus_bits;
 	struct p15_path path;
 };

@@ -16,7 +16,7 @@
  *   bit 0  before each answer, one input byte chooses how it is sent:
  *          0 protected, 1 as it is (no SM), 2 with a wrong MAC, 3 a plain
  *          6988 (the session dropped, as when another program opened one)
- *   bit 1  C_Login (user)         bit 2  sign (PKCS#1, then PSS)
+ *   bit 1  C_Login (user)         bit 2  sign (PKCS#1, PSS; ECDSA)
  *   bit 3  decrypt                bit 4  a reset by someone else, objects again
  *   bit 5  SO login, C_InitPIN    bit 6  C_SetPIN
  *   bit 7  token info, objects and PIN status once more */
@@ -316,6 +316,7 @@ fuzz_ep_crypto(struct card *card, uint8_t flags)
 	CK_RSA_PKCS_PSS_PARAMS pss = { CKM_SHA256, CKG_MGF1_SHA256, 32 };
 	CK_MECHANISM pkcs1 = { CKM_RSA_PKCS, NULL, 0 };
 	CK_MECHANISM mpss = { CKM_RSA_PKCS_PSS, &pss, sizeof(pss) };
+	CK_MECHANISM ecdsa = { CKM_ECDSA, NULL, 0 };
 	uint16_t handles[EPASS_MAX_KEYS];
 	size_t count = d->key_count;
 	struct buf out = BUF_INIT;
@@ -330,6 +331,20 @@ fuzz_ep_crypto(struct card *card, uint8_t flags)
 		if (key == NULL)
 			continue;
 		k = (size_t)EVP_PKEY_get_size(key->pub);
+		if (EVP_PKEY_get_base_id(key->pub) == EVP_PKEY_EC) {
+			/* ECDSA (P-256): r || s; no deciphering. */
+			if (flags & 0x04) {
+				rv = fuzz_rv("sign ecdsa",
+				             epass2003_driver.sign(card, handles[i], &ecdsa,
+				                                   digest_info + 19, 32, &out));
+				FUZZ_CHECK(rv != CKR_OK || out.len == 64);
+			}
+			if (flags & 0x08) {
+				rv = epass2003_driver.decrypt(card, handles[i], &pkcs1, cipher, 64, &out);
+				FUZZ_CHECK(rv != CKR_OK);
+			}
+			continue;
+		}
 		if (flags & 0x04) {
 			rv = fuzz_rv("sign", epass2003_driver.sign(card, handles[i], &pkcs1, digest_info,
 			                                           sizeof(digest_info), &out));

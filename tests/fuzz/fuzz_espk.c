@@ -4,7 +4,9 @@
  * attribute lies inside the input, names are printable and terminated, a
  * file never claims more used than allocated bytes, and the attributes of
  * a stream, laid end to end, account for exactly the bytes before the
- * padding. */
+ * padding; walked header by header (espk_attr_header, as the driver reads a
+ * private key piece by piece), a stream the parser accepts gives the same
+ * attributes. */
 #include <string.h>
 
 #include "drivers/epass2003/espk_layout.h"
@@ -75,6 +77,19 @@ fuzz_attrs(const uint8_t *data, size_t size)
 	/* What follows is zero padding. */
 	for (size_t i = end; i < size; i++)
 		FUZZ_CHECK(data[i] == 0);
+	/* Header by header: the same attributes, then padding or the end. */
+	end = 0;
+	for (size_t i = 0; i <= a.count; i++) {
+		CK_ATTRIBUTE_TYPE type;
+		size_t vlen;
+		int h = data != NULL ? espk_attr_header(data + end, size - end, &type, &vlen) : -1;
+		if (i == a.count) {
+			FUZZ_CHECK(h != 1);
+			break;
+		}
+		FUZZ_CHECK(h == 1 && type == a.items[i].type && vlen == a.items[i].len);
+		end += 8 + vlen;
+	}
 	espk_attrs_free(&a);
 }
 

@@ -167,6 +167,14 @@ def test_cert():
             return f.read(), n, b"\x01\x00\x01"
 
 
+def test_ec_spki():
+    """A P-256 public key as pkcs15-init stores it: SubjectPublicKeyInfo DER."""
+    key = subprocess.run(["openssl", "ecparam", "-name", "prime256v1", "-genkey", "-noout"],
+                         check=True, capture_output=True).stdout
+    return subprocess.run(["openssl", "pkey", "-pubout", "-outform", "DER"], input=key,
+                          check=True, capture_output=True).stdout
+
+
 class Node:
     def __init__(self, fid, df=False, name=b"", data=b""):
         self.fid, self.df, self.name, self.data, self.kids = fid, df, name, data, {}
@@ -226,9 +234,21 @@ def pkcs15_fs(cert, n, e):
                               tlv(0x02, b"\x04\x00"))))
     cdf = tlv(0x30, tlv(0x30, tlv(0x0C, b"Certificate")) + tlv(0x30, tlv(0x04, key_id)) +
               tlv(0xA1, tlv(0x30, path(bytes.fromhex("3f0050153101")))))
+    # A P-256 key pair as pkcs15-init -G ec/prime256v1 writes it: the [0]
+    # choice, keyInfo 256 on the private key, key reference 2 (EF 2940).
+    ec_id = bytes(range(1, 21))
+    prkdf += tlv(0xA0, tlv(0x30, tlv(0x0C, b"gen-ec") + tlv(0x03, b"\x06\xc0") +
+                               tlv(0x04, b"\x01")) +
+                 tlv(0x30, tlv(0x04, ec_id) + tlv(0x03, b"\x05\x20") + tlv(0x02, b"\x02")) +
+                 tlv(0xA1, tlv(0x30, path(bytes.fromhex("3f0050152902")) +
+                               tlv(0x02, b"\x01\x00"))))
+    pukdf += tlv(0xA0, tlv(0x30, tlv(0x0C, b"gen-ec")) +
+                 tlv(0x30, tlv(0x04, ec_id) + tlv(0x03, b"\x02\x01\x02")) +
+                 tlv(0xA1, tlv(0x30, path(bytes.fromhex("3f0050153002")))))
     for fid, data in [(0x5031, odf), (0x5032, tokeninfo), (0x4401, pin + so_pin),
                       (0x4402, prkdf), (0x4403, pukdf), (0x4404, cdf),
-                      (0x9F00, b"\x06\x06"), (0x3020, rsa_pub), (0x3120, cert)]:
+                      (0x9F00, b"\x06\x06"), (0x3020, rsa_pub), (0x3120, cert),
+                      (0x3040, test_ec_spki())]:
         app.add(Node(fid, data=data))
     return mf
 
@@ -271,6 +291,8 @@ class Model:
             return self.ef.data[off:off + le] + sw
         if ins == 0x82:
             return sw if data else b"\x63\xc6"
+        if ins == 0x2A and p1 == 0x9E:
+            return bytes([0x42]) * 64 + sw    # ECDSA: r || s
         if ins == 0x2A:
             return bytes([0x42]) * self.k + sw
         return sw

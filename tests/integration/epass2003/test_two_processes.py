@@ -10,7 +10,13 @@ come and go: after another program opened its own session, kyso opens
 SM again by itself and goes on reading the token; the card dropped the
 PIN with our session, so the next signature is CKR_USER_NOT_LOGGED_IN
 (kyso never sends the PIN again on its own) and the session is logged out;
-a new C_Login signs again. The same after a reset by another program."""
+a new C_Login signs again. The same after a reset by another program.
+
+And the file kyso had selected: kyso remembers the DF it left from one
+PKCS#11 call to the next (no one can select elsewhere without ending its
+SM session); a process that read the token info, then met another
+program's session, still lists every object (it selects from the MF
+again)."""
 
 import os
 import subprocess
@@ -76,6 +82,34 @@ def long_lived_session(r, env, reader):
     s.closeSession()
 
 
+# C_GetTokenInfo (the vendor label: DF 2003 selected), another program
+# (OpenSC: its own SM session; it looks for PKCS#15 from the MF and leaves
+# another DF selected), then this process's object listing.
+SELECTION_SCRIPT = """
+import os, subprocess, sys
+import PyKCS11
+lib = PyKCS11.PyKCS11Lib()
+lib.load(sys.argv[1])
+slot = lib.getSlotList(tokenPresent=True)[0]
+print('label', lib.getTokenInfo(slot).label.strip())
+other = subprocess.run(['pkcs11-tool', '--module', sys.argv[2], '-L'], capture_output=True,
+                       text=True)
+print('other', other.returncode, 'token not recognized' in other.stdout)
+s = lib.openSession(slot)
+print('objects', len(s.findObjects()))
+"""
+
+
+def selection_after_other(r, work):
+    env = h.opensc_env(r, work)
+    res = h.run_ok(['/usr/bin/python3', '-c', SELECTION_SCRIPT, h.MODULE, h.OPENSC_MODULE],
+                   env, 'token info, another program, objects')
+    check('other 0 True' in res.stdout and 'objects 4' in res.stdout,
+          'after another program used the token between two calls:\n%s' % res.describe())
+    log('a DF kept between calls: after another program\'s session, kyso selects '
+        'from the MF again and lists every object')
+
+
 def test():
     work = h.workdir('ep-two')
     with rig.Rig(readers=2) as r:
@@ -131,6 +165,7 @@ def test():
         log('%d signatures and %d listings side by side, all good' % (i, lister['runs']))
 
         long_lived_session(r, env, card.reader)
+        selection_after_other(r, work)
 
 
 if __name__ == '__main__':

@@ -401,6 +401,20 @@ test_espk_attrs(void **state)
 	attr_put(&b, CKA_LABEL, "", 0);
 	b.data[4] = b.data[5] = b.data[6] = b.data[7] = 0xFF;
 	assert_int_equal(espk_attrs_parse(b.data, b.len, &a), -1);
+
+	/* Headers one at a time (the driver's piece-by-piece read): the
+	 * length as stored, even 2^32 - 1 (the caller bounds it); zero
+	 * padding; too few bytes. */
+	{
+		CK_ATTRIBUTE_TYPE type = 0;
+		size_t vlen = 0;
+		assert_int_equal(espk_attr_header(b.data, b.len, &type, &vlen), 1);
+		assert_int_equal(type, CKA_LABEL);
+		assert_true(vlen == 0xFFFFFFFFu);
+		assert_int_equal(espk_attr_header(b.data, 7, &type, &vlen), -1);
+		assert_int_equal(espk_attr_header((const uint8_t *)"\0\0\0\0\0\0\0\0", 8, &type,
+		                                  &vlen), 0);
+	}
 	buf_free(&b);
 }
 
@@ -512,7 +526,7 @@ test_p15_prkdf(void **state)
 	prkdf_entry(&b, 1, true);
 	der_hex(&b, "30 03 02 01 00");	/* not a key object: skipped */
 	prkdf_entry(&b, 2, false);
-	der_hex(&b, "A0 03 02 01 00");	/* an EC key: not read */
+	der_hex(&b, "A0 03 02 01 00");	/* a malformed EC key: skipped */
 	der_hex(&b, "00 00 00");
 	assert_int_equal(p15_parse_df(P15_DF_PRKDF, b.data, b.len, t), 0);
 	assert_int_equal(t->prkey_count, 3);
@@ -528,6 +542,57 @@ test_p15_prkdf(void **state)
 		assert_true(k->usage & P15_USAGE_SIGN);
 		assert_int_equal(k->path.len, 6);
 	}
+	buf_free(&b);
+	free(t);
+}
+
+/* EC P-256 key entries exactly as OpenSC 0.23's pkcs15-init writes them
+ * on an ePass2003 (-G ec/prime256v1, label gen-ec): the private key [0]
+ * with keyInfo INTEGER 256 (the field size), the public key without. */
+static void
+test_p15_ec_keys(void **state)
+{
+	struct buf b = BUF_INIT;
+	struct p15_token *t = calloc(1, sizeof(*t));
+	static const uint8_t id[] = { 0xdb, 0xe8, 0xb1, 0xc9, 0x05, 0x88, 0x32, 0x0b, 0xc1, 0x53,
+	                              0x4e, 0x35, 0x91, 0x5a, 0x28, 0x6f, 0x46, 0x8d, 0x95, 0x75 };
+
+	(void)state;
+	der_hex(&b, "a0 46 30 0f 0c 06 67 65 6e 2d 65 63 03 02 06 c0 04 01 01 30 21 04 14"
+	            " db e8 b1 c9 05 88 32 0b c1 53 4e 35 91 5a 28 6f 46 8d 95 75"
+	            " 03 02 05 20 03 02 03 b8 02 01 01 a1 10 30 0e 30 08 04 06"
+	            " 3f 00 50 15 29 01 02 02 01 00");
+	assert_int_equal(p15_parse_df(P15_DF_PRKDF, b.data, b.len, t), 0);
+	assert_int_equal(t->prkey_count, 1);
+	assert_int_equal(t->prkeys[0].type, P15_KEY_EC);
+	assert_string_equal(t->prkeys[0].c.label, "gen-ec");
+	assert_true(t->prkeys[0].c.private_obj);
+	assert_int_equal(t->prkeys[0].id_len, sizeof(id));
+	assert_memory_equal(t->prkeys[0].id, id, sizeof(id));
+	assert_int_equal(t->prkeys[0].key_ref, 1);
+	assert_int_equal(t->prkeys[0].modulus_bits, 256);
+	assert_true(t->prkeys[0].usage & P15_USAGE_SIGN);
+	assert_int_equal(t->prkeys[0].path.len, 6);
+	assert_memory_equal(t->prkeys[0].path.bytes, "\x3f\x00\x50\x15\x29\x01", 6);
+
+	buf_clear(&b);
+	der_hex(&b, "a0 3e 30 0c 0c 06 67 65 6e 2d 65 63 03 02 06 40 30 20 04 14"
+	            " db e8 b1 c9 05 88 32 0b c1 53 4e 35 91 5a 28 6f 46 8d 95 75"
+	            " 03 02 01 02 01 01 00 02 01 00 a1 0c 30 0a 30 08 04 06"
+	            " 3f 00 50 15 30 01");
+	assert_int_equal(p15_parse_df(P15_DF_PUKDF, b.data, b.len, t), 0);
+	assert_int_equal(t->pubkey_count, 1);
+	assert_int_equal(t->pubkeys[0].type, P15_KEY_EC);
+	assert_int_equal(t->pubkeys[0].modulus_bits, 0);
+	assert_memory_equal(t->pubkeys[0].id, id, sizeof(id));
+	assert_memory_equal(t->pubkeys[0].path.bytes, "\x3f\x00\x50\x15\x30\x01", 6);
+
+	/* The [0] tag on an RSA body, or an EC body under the SEQUENCE tag
+	 * with a keyInfo that is not a field size: kept apart, never mixed. */
+	buf_clear(&b);
+	der_hex(&b, "a0 0a 30 08 04 06 3f 00 50 15 29 01");
+	assert_int_equal(p15_parse_df(P15_DF_PRKDF, b.data, b.len, t), 0);
+	assert_int_equal(t->prkey_count, 1);
 	buf_free(&b);
 	free(t);
 }
@@ -631,6 +696,7 @@ main(void)
 		cmocka_unit_test(test_espk_attrs),
 		cmocka_unit_test(test_p15_odf_and_tokeninfo),
 		cmocka_unit_test(test_p15_prkdf),
+		cmocka_unit_test(test_p15_ec_keys),
 		cmocka_unit_test(test_p15_aodf_cdf),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

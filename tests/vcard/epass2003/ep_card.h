@@ -2,7 +2,7 @@
  *
  * The card as OpenSC's epass2003 driver knows it (card-epass2003.c,
  * pkcs15init/pkcs15-epass2003.c, epass2003.profile) and as
- * /tmp/kyso/epass2003-protocol.md writes it down: GET DATA 01 86, secure
+ * docs/epass2003-protocol.md writes it down: GET DATA 01 86, secure
  * messaging mandatory (SCP01-style mutual authentication with the transport
  * keys, AES-128, MAC and encryption of commands and responses, the ICV
  * counter), an ISO 7816-4 file tree with 8-byte access conditions, PINs

@@ -6,7 +6,7 @@
  * leaves as [87 L 01 cipher] 99 02 SW 8E 08 MAC. AES-128 in the non-FIPS
  * form OpenSC's card-epass2003.c speaks to a token whose GET DATA 01 86
  * says 80 01 01 (gen_init_key, verify_init_key, construct_*_tlv,
- * decrypt_response). Facts in /tmp/kyso/epass2003-protocol.md. */
+ * decrypt_response). Facts in docs/epass2003-protocol.md. */
 #include "ep_card.h"
 
 #include <string.h>
