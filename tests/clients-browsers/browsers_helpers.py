@@ -86,7 +86,7 @@ def wait_until(pred, timeout, step=0.1):
         time.sleep(step)
 
 
-class Proc:
+class Proc(rig.Stoppable):
     """A background process whose output goes to a log file, stopped
     (SIGTERM, then SIGKILL) when the `with` block ends. With `group`, it
     leads its own process group and the whole group is stopped: browsers
@@ -137,15 +137,8 @@ class Proc:
         self.proc = None
         self._log.close()
 
-    def __enter__(self):
-        return self
 
-    def __exit__(self, *exc):
-        self.stop()
-        return False
-
-
-class Xvfb:
+class Xvfb(rig.Stoppable):
     """A private X server: Xvfb picks a free display and writes its number
     to a pipe (-displayfd); no fixed display number, no lock clash with
     another test. Clients get DISPLAY and an XAUTHORITY file of their own
@@ -203,13 +196,6 @@ class Xvfb:
 
     def stop(self):
         self.proc.stop()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.stop()
-        return False
 
 
 def xdotool(env, *args, timeout=15):
@@ -275,7 +261,7 @@ def navigate(env, pid, url, what):
     log('%s: typed %s into the address bar' % (what, url))
 
 
-class AuthServer:
+class AuthServer(rig.Stoppable):
     """client_auth_server.py in the background (see its docstring)."""
 
     LINE = re.compile(r'^client certificate: subject="(.*)" sha256=([0-9a-f]+)'
@@ -320,13 +306,6 @@ class AuthServer:
 
     def stop(self):
         self.proc.stop()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.stop()
-        return False
 
 
 def server_cert(work, env):

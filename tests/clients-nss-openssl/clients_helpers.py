@@ -64,7 +64,7 @@ def server_cert(work, env):
     return cert, key
 
 
-class TlsServer:
+class TlsServer(rig.Stoppable):
     """`openssl s_server -www` on 127.0.0.1 that requires a client
     certificate issued by `ca` (-Verify 1 -verify_return_error): a
     handshake without one, or with one whose CertificateVerify signature
@@ -111,13 +111,6 @@ class TlsServer:
     def stop(self):
         rig._stop_process(self.proc)
         self._log.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.stop()
-        return False
 
 
 def check_client_auth_page(page, ca, cn, protocol, work, what, env):

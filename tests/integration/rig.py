@@ -511,6 +511,17 @@ def free_tcp_port():
         s.close()
 
 
+class Stoppable:
+    """A `with` block for anything with a stop(): servers, X, browsers."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+        return False
+
+
 def opensc_env(r):
     """The rig's environment plus a private OpenSC configuration with its
     file cache off (in the rig's folder), so that runs of OpenSC's module
