@@ -82,6 +82,8 @@ epass_reselect(struct card *card)
 	d->layout = EPASS_LAYOUT_UNKNOWN;
 	d->label_read = false;
 	d->max_tries_read = false;
+	d->user_full_epoch = d->so_full_epoch = 0;
+	epass_mse_forget(d);
 	buf_free(&d->espk_index);
 	d->label[0] = '\0';
 	epass_forget_keys(d);

@@ -70,6 +70,8 @@ epass_sm_handshake(struct card *card, struct epass_data *d)
 	/* A new session: whatever the card selected since is not ours. */
 	d->cur_df_len = 0;
 	d->sm_epoch++;
+	/* The card drops the security environment with the old session. */
+	epass_mse_forget(d);
 
 	a.cla = 0x00;
 	a.ins = 0xCA;

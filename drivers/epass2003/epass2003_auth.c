@@ -62,21 +62,32 @@ epass_note_tries(struct epass_data *d, uint8_t kid, int left)
 {
 	int *l = kid == d->so_kid ? &d->so_tries_left : &d->user_tries_left;
 	int *m = kid == d->so_kid ? &d->so_tries_max : &d->user_tries_max;
+	unsigned full = kid == d->so_kid ? d->so_full_epoch : d->user_full_epoch;
 
 	*l = left;
-	/* The maximum is known only from PKCS#15's 9F00 file or right after
-	 * a good PIN (epass_login); a larger count than it corrects it. */
-	if (*m >= 0 && *m < left)
+	/* The maximum is known from PKCS#15's 9F00 file, or from a count
+	 * read while the counter is still full: after a good PIN, in the
+	 * same SM session, with no wrong PIN since. A larger count than the
+	 * maximum corrects it. */
+	if (full != 0 && full == d->sm_epoch)
+		*m = left;
+	else if (*m >= 0 && *m < left)
 		*m = left;
 }
 
+/* A good PIN puts the counter back at its maximum; a wrong one lowers it. */
 static void
 epass_note_result(struct epass_data *d, uint8_t kid, bool good)
 {
-	if (kid == d->so_kid)
+	unsigned full = good ? d->sm_epoch : 0;
+
+	if (kid == d->so_kid) {
 		d->so_count_low = !good;
-	else
+		d->so_full_epoch = full;
+	} else {
 		d->user_count_low = !good;
+		d->user_full_epoch = full;
+	}
 }
 
 /* The status of a PIN: EXTERNAL AUTHENTICATE without data answers 63Cx
@@ -142,21 +153,20 @@ epass_verify(struct card *card, struct epass_data *d, uint8_t kid, const uint8_t
 	if (rv != CKR_OK)
 		goto out;
 	if (sw == SW_OK) {
-		int left;
+		/* The counter is at its maximum now. Not asked here (two more
+		 * APDUs on every login): when the maximum is known the count
+		 * is too; else the next status query (C_GetTokenInfo) reads
+		 * both (epass_note_tries). */
+		int *l = kid == d->so_kid ? &d->so_tries_left : &d->user_tries_left;
+		int max = kid == d->so_kid ? d->so_tries_max : d->user_tries_max;
+		*l = max >= 0 ? max : -1;
 		epass_note_result(d, kid, true);
-		/* The counter is back at its maximum now: learn it (the
-		 * status query uses no try). */
-		if (epass_refresh_tries(card, d, kid, &left) != CKR_OK || left < 0)
-			log_debug("epass2003: PIN status after a good PIN not available");
-		else if (kid == d->so_kid)
-			d->so_tries_max = left;
-		else
-			d->user_tries_max = left;
 	} else if ((sw & 0xFFF0) == 0x63C0) {
-		epass_note_tries(d, kid, sw & 0x0F);
 		epass_note_result(d, kid, false);
+		epass_note_tries(d, kid, sw & 0x0F);
 		rv = (sw & 0x0F) == 0 ? CKR_PIN_LOCKED : CKR_PIN_INCORRECT;
 	} else if (sw == 0x6983) {
+		epass_note_result(d, kid, false);
 		epass_note_tries(d, kid, 0);
 		rv = CKR_PIN_LOCKED;
 	} else {

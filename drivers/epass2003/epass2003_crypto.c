@@ -23,6 +23,12 @@
  * the order's size on P-256, the one curve the token has. */
 #define EPASS_EC_ORDER_LEN 32
 
+void
+epass_mse_forget(struct epass_data *d)
+{
+	d->mse_epoch = 0;
+}
+
 /* MSE:SET for the key with `handle` (tag 81: the card's file/key
  * handle); `ec`: the digital signature template (B6) and ECDSA, else the
  * confidentiality template (B8, for signing too) and RSA. */
@@ -34,11 +40,71 @@ epass_mse(struct card *card, struct epass_data *d, uint16_t handle, bool ec)
 	uint16_t sw;
 	CK_RV rv;
 
+	epass_mse_forget(d);
 	rv = epass_cmd(card, d, 0x00, 0x22, 0x41, ec ? EPASS_MSE_EC : EPASS_MSE_RSA, crt,
 	               sizeof(crt), 0, false, true, NULL, &sw);
 	if (rv == CKR_OK && sw != SW_OK) {
 		log_debug("epass2003: MSE:SET answered %04X", sw);
 		rv = epass_sw_to_rv(sw);
+	}
+	if (rv == CKR_OK) {
+		/* FTCOS keeps the environment for the rest of this SM session
+		 * (docs/epass2003.md, "Signing"): the same key next time needs
+		 * no MSE:SET. */
+		d->mse_epoch = d->sm_epoch;
+		d->mse_handle = handle;
+		d->mse_ec = ec;
+	}
+	return rv;
+}
+
+/* PSO 2A p1 p2 with the key `handle` (`ec`: ECDSA), its security
+ * environment set first unless the last MSE:SET of this SM session chose
+ * it already. Never resent after a lost session: the card forgot the PIN
+ * with it (6982 then, which the module reports as logged out). */
+static CK_RV
+epass_pso(struct card *card, struct epass_data *d, uint16_t handle, bool ec, uint8_t p1,
+          uint8_t p2, const uint8_t *in, size_t len, bool secret, struct buf *out)
+{
+	bool was_set = d->mse_epoch != 0 && d->mse_epoch == d->sm_epoch &&
+	               d->mse_handle == handle && d->mse_ec == ec;
+	unsigned epoch;
+	uint16_t sw = 0;
+	CK_RV rv = CKR_OK;
+
+	for (int attempt = 0; attempt < 2; attempt++) {
+		if (!was_set) {
+			rv = epass_mse(card, d, handle, ec);
+			if (rv != CKR_OK)
+				goto out;
+		}
+		epoch = d->sm_epoch;
+		buf_clear(out);
+		rv = epass_cmd(card, d, 0x00, 0x2A, p1, p2, in, len, EPASS_SM_LE_ANY, secret, false,
+		               out, &sw);
+		if (rv != CKR_OK && d->sm_epoch != epoch) {
+			/* Another program's session replaced ours under this
+			 * PSO: the PIN went with it. */
+			rv = CKR_USER_NOT_LOGGED_IN;
+			goto out;
+		}
+		if (rv != CKR_OK || sw == SW_OK)
+			goto out;
+		log_debug("epass2003: PSO answered %04X", sw);
+		epass_mse_forget(d);
+		/* 6985 after a skipped MSE:SET: the card no longer has the
+		 * environment (ISO 7816-4 5.6, conditions of use not
+		 * satisfied); set it once more for this operation only. A PIN
+		 * status (6982) is the user's to resolve. */
+		if (!was_set || sw != 0x6985)
+			break;
+		was_set = false;
+	}
+	rv = epass_sw_to_rv(sw);
+out:
+	if (rv != CKR_OK) {
+		epass_mse_forget(d);
+		buf_clear(out);
 	}
 	return rv;
 }
@@ -47,30 +113,13 @@ static CK_RV
 epass_rsa_raw(struct card *card, struct epass_data *d, uint16_t handle, const uint8_t *block,
               size_t k, struct buf *out)
 {
-	uint16_t sw;
 	CK_RV rv;
 
-	rv = epass_mse(card, d, handle, false);
-	if (rv != CKR_OK)
-		goto out;
-	/* Not resent after a lost session: the card forgot the PIN with it
-	 * and would answer 6982, which the module reports as logged out. */
-	rv = epass_cmd(card, d, 0x00, 0x2A, 0x80, 0x86, block, k, EPASS_SM_LE_ANY, true, false,
-	               out, &sw);
-	if (rv != CKR_OK)
-		goto out;
-	if (sw != SW_OK) {
-		log_debug("epass2003: PSO answered %04X", sw);
-		rv = epass_sw_to_rv(sw);
-		goto out;
-	}
-	if (out->len != k) {
-		rv = CKR_DEVICE_ERROR;
-		goto out;
-	}
-out:
-	if (rv != CKR_OK)
+	rv = epass_pso(card, d, handle, false, 0x80, 0x86, block, k, true, out);
+	if (rv == CKR_OK && out->len != k) {
 		buf_clear(out);
+		rv = CKR_DEVICE_ERROR;
+	}
 	return rv;
 }
 
@@ -90,26 +139,14 @@ epass_ecdsa(struct card *card, struct epass_data *d, uint16_t handle, const uint
             size_t len, struct buf *sig)
 {
 	struct buf input = BUF_INIT;
-	uint16_t sw;
 	CK_RV rv;
 
 	rv = padding_ecdsa_input(hash, len, EPASS_EC_ORDER_LEN, &input);
 	if (rv != CKR_OK)
 		goto out;
-	rv = epass_mse(card, d, handle, true);
+	rv = epass_pso(card, d, handle, true, 0x9E, 0x9A, input.data, input.len, false, sig);
 	if (rv != CKR_OK)
 		goto out;
-	/* Like PSO 80 86: not resent after a lost session (the PIN went
-	 * with it). */
-	rv = epass_cmd(card, d, 0x00, 0x2A, 0x9E, 0x9A, input.data, input.len, EPASS_SM_LE_ANY,
-	               false, false, sig, &sw);
-	if (rv != CKR_OK)
-		goto out;
-	if (sw != SW_OK) {
-		log_debug("epass2003: PSO (ECDSA) answered %04X", sw);
-		rv = epass_sw_to_rv(sw);
-		goto out;
-	}
 	if (sig->len != 2 * EPASS_EC_ORDER_LEN)
 		rv = CKR_DEVICE_ERROR;
 out:

@@ -62,6 +62,12 @@ struct epass_data {
 	/* A wrong PIN (SO PIN) seen since the last good one: the counter is
 	 * low even when the card never told its maximum (vendor layout). */
 	bool user_count_low, so_count_low;
+	/* The SM session (sm_epoch) in which a good PIN (SO PIN) put its
+	 * counter back at the maximum, 0: none since. The next status query
+	 * in the same session, with no wrong PIN between, reads the maximum
+	 * the vendor layout does not store (epass2003_auth.c): another
+	 * program's wrong PIN would have needed a session of its own. */
+	unsigned user_full_epoch, so_full_epoch;
 	bool label_read;
 	/* PKCS#15: 5015/9F00 (the PIN maxima) read, once a counter is
 	 * wanted; not with the objects, which do not need it. */
@@ -82,6 +88,13 @@ struct epass_data {
 
 	struct epass_key keys[EPASS_MAX_KEYS];
 	size_t key_count;
+	/* The key and template the last MSE:SET chose, while mse_epoch is
+	 * sm_epoch (0: none): FTCOS keeps the security environment until
+	 * its SM session ends, so a PSO with the same key needs no MSE:SET
+	 * (epass2003_crypto.c epass_pso). */
+	unsigned mse_epoch;
+	uint16_t mse_handle;
+	bool mse_ec;
 
 	/* Certificates read before (drivers/cache.h), by the chip serial. */
 	struct drv_cache *cache;
@@ -142,6 +155,9 @@ CK_RV epass_init_pin(struct card *card, const uint8_t *pin, size_t len);
 CK_RV epass_refresh_tries(struct card *card, struct epass_data *d, uint8_t kid, int *left);
 
 /* epass2003_crypto.c */
+/* The card's security environment is no longer known (a new SM session,
+ * a reset, a failed MSE:SET or PSO): the next PSO sends MSE:SET. */
+void epass_mse_forget(struct epass_data *d);
 CK_RV epass_sign(struct card *card, uint32_t key_ref, const CK_MECHANISM *mech,
                  const uint8_t *in, size_t in_len, struct buf *sig);
 CK_RV epass_decrypt(struct card *card, uint32_t key_ref, const CK_MECHANISM *mech,

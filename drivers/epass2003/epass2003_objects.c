@@ -500,14 +500,43 @@ out:
 	X509_free(x);
 }
 
-/* Public or private key object attributes, beyond label and id. */
-static void
-key_attrs(CK_RV *rv, struct attr_list *l, bool private, const EVP_PKEY *pub)
+/* What a key may be used for, as the token states it: 1 or 0 each, -1
+ * where it says nothing (kyso's default then). */
+struct key_usage {
+	int sign, sign_recover, decrypt, unwrap;	/* private keys */
+	int verify, verify_recover, encrypt, wrap;	/* public keys */
+};
+
+#define KEY_USAGE_UNSTATED { -1, -1, -1, -1, -1, -1, -1, -1 }
+
+/* KeyUsageFlags bits kyso's PKCS#15 reader has no name for (PKCS#15
+ * v1.1, 6.2.4). */
+#define EPASS_P15_USAGE_ENCRYPT 0x0001
+#define EPASS_P15_USAGE_SIGN_RECOVER 0x0008
+#define EPASS_P15_USAGE_WRAP 0x0010
+#define EPASS_P15_USAGE_VERIFY 0x0040
+#define EPASS_P15_USAGE_VERIFY_RECOVER 0x0080
+
+static int
+stated(int v, bool dflt)
 {
+	return v < 0 ? dflt : v;
+}
+
+/* Public or private key object attributes, beyond label and id. `u`:
+ * the usage the token stores, NULL when it stores none. */
+static void
+key_attrs(CK_RV *rv, struct attr_list *l, bool private, const EVP_PKEY *pub,
+          const struct key_usage *u)
+{
+	static const struct key_usage none = KEY_USAGE_UNSTATED;
 	/* The token deciphers with RSA keys only (PSO 80 86); EC keys sign
-	 * (PSO 9E 9A) and derive nothing. */
+	 * (PSO 9E 9A) and derive nothing: whatever is stored, an EC key
+	 * neither deciphers nor wraps. */
 	bool rsa = EVP_PKEY_get_base_id(pub) == EVP_PKEY_RSA;
 
+	if (u == NULL)
+		u = &none;
 	set_common(rv, l, private ? CKO_PRIVATE_KEY : CKO_PUBLIC_KEY, private);
 	set_key_attrs(rv, l, pub);
 	acc(rv, attr_set_bool(l, CKA_LOCAL, false));
@@ -517,19 +546,72 @@ key_attrs(CK_RV *rv, struct attr_list *l, bool private, const EVP_PKEY *pub)
 		acc(rv, attr_set_bool(l, CKA_ALWAYS_SENSITIVE, true));
 		acc(rv, attr_set_bool(l, CKA_EXTRACTABLE, false));
 		acc(rv, attr_set_bool(l, CKA_NEVER_EXTRACTABLE, true));
-		acc(rv, attr_set_bool(l, CKA_SIGN, true));
-		acc(rv, attr_set_bool(l, CKA_SIGN_RECOVER, false));
-		acc(rv, attr_set_bool(l, CKA_DECRYPT, rsa));
-		acc(rv, attr_set_bool(l, CKA_UNWRAP, rsa));
+		acc(rv, attr_set_bool(l, CKA_SIGN, stated(u->sign, true)));
+		acc(rv, attr_set_bool(l, CKA_SIGN_RECOVER, stated(u->sign_recover, false)));
+		acc(rv, attr_set_bool(l, CKA_DECRYPT, rsa && stated(u->decrypt, true)));
+		acc(rv, attr_set_bool(l, CKA_UNWRAP, rsa && stated(u->unwrap, true)));
 		acc(rv, attr_set_bool(l, CKA_ALWAYS_AUTHENTICATE, false));
 		acc(rv, attr_set_bool(l, CKA_WRAP_WITH_TRUSTED, false));
 	} else {
-		acc(rv, attr_set_bool(l, CKA_VERIFY, true));
-		acc(rv, attr_set_bool(l, CKA_VERIFY_RECOVER, false));
-		acc(rv, attr_set_bool(l, CKA_ENCRYPT, rsa));
-		acc(rv, attr_set_bool(l, CKA_WRAP, rsa));
+		acc(rv, attr_set_bool(l, CKA_VERIFY, stated(u->verify, true)));
+		acc(rv, attr_set_bool(l, CKA_VERIFY_RECOVER, stated(u->verify_recover, false)));
+		acc(rv, attr_set_bool(l, CKA_ENCRYPT, rsa && stated(u->encrypt, true)));
+		acc(rv, attr_set_bool(l, CKA_WRAP, rsa && stated(u->wrap, true)));
 		acc(rv, attr_set_bool(l, CKA_TRUSTED, false));
 	}
+}
+
+/* One CK_BBOOL of a vendor attribute stream: -1 when absent or not one
+ * byte long. */
+static int
+espk_bool(const struct espk_attrs *a, CK_ATTRIBUTE_TYPE type)
+{
+	const struct espk_attr *at = espk_attrs_find(a, type);
+
+	if (at == NULL || at->len != 1)
+		return -1;
+	return at->value[0] != 0;
+}
+
+/* The vendor layout stores each flag as Feitian's middleware set it
+ * (the signing key: CKA_UNWRAP false). */
+static void
+espk_usage(const struct espk_attrs *a, struct key_usage *u)
+{
+	u->sign = espk_bool(a, CKA_SIGN);
+	u->sign_recover = espk_bool(a, CKA_SIGN_RECOVER);
+	u->decrypt = espk_bool(a, CKA_DECRYPT);
+	u->unwrap = espk_bool(a, CKA_UNWRAP);
+	u->verify = espk_bool(a, CKA_VERIFY);
+	u->verify_recover = espk_bool(a, CKA_VERIFY_RECOVER);
+	u->encrypt = espk_bool(a, CKA_ENCRYPT);
+	u->wrap = espk_bool(a, CKA_WRAP);
+}
+
+/* PKCS#15 KeyUsageFlags (v1.1, 6.2.4), as PKCS#11 flags: nonRepudiation
+ * is a signature too. A public key entry that repeats its private key's
+ * flags (some writers do) allows the matching public operation. No bit
+ * set: the entry states nothing, kyso's defaults stand. */
+static void
+p15_usage(unsigned long bits, struct key_usage *u)
+{
+	static const struct key_usage none = KEY_USAGE_UNSTATED;
+	bool sign = (bits & (P15_USAGE_SIGN | P15_USAGE_NONREP)) != 0;
+	bool sign_recover = (bits & EPASS_P15_USAGE_SIGN_RECOVER) != 0;
+	bool decrypt = (bits & P15_USAGE_DECRYPT) != 0;
+	bool unwrap = (bits & P15_USAGE_UNWRAP) != 0;
+
+	*u = none;
+	if (bits == 0)
+		return;
+	u->sign = sign;
+	u->sign_recover = sign_recover;
+	u->decrypt = decrypt;
+	u->unwrap = unwrap;
+	u->verify = sign || (bits & EPASS_P15_USAGE_VERIFY) != 0;
+	u->verify_recover = sign_recover || (bits & EPASS_P15_USAGE_VERIFY_RECOVER) != 0;
+	u->encrypt = decrypt || (bits & EPASS_P15_USAGE_ENCRYPT) != 0;
+	u->wrap = unwrap || (bits & EPASS_P15_USAGE_WRAP) != 0;
 }
 
 /* Remember a private key for sign/decrypt. */
@@ -574,6 +656,7 @@ espk_add_key(struct epass_data *d, struct drv_objects *out, struct espk_file *fi
 {
 	bool private = f->entry->kind == ESPK_PRIVKEY;
 	EVP_PKEY *pub = f->pub;
+	struct key_usage usage;
 	struct drv_object *o;
 	uint16_t handle = 0;
 	CK_RV rv = CKR_OK;
@@ -602,7 +685,8 @@ espk_add_key(struct epass_data *d, struct drv_objects *out, struct espk_file *fi
 		goto out;
 	}
 	copy_stored(&rv, &o->attrs, &f->attrs);
-	key_attrs(&rv, &o->attrs, private, pub);
+	espk_usage(&f->attrs, &usage);
+	key_attrs(&rv, &o->attrs, private, pub, &usage);
 out:
 	return rv;
 }
@@ -975,6 +1059,7 @@ epass_load_pkcs15(struct card *card, struct epass_data *d, struct drv_objects *o
 	struct p15_io io = { p15_read_cb, &ctx };
 	struct p15_token *t = NULL;
 	EVP_PKEY *cert_pub[P15_MAX_OBJECTS] = { 0 }, *key_pub[P15_MAX_OBJECTS] = { 0 };
+	struct key_usage usage;
 	struct buf file = BUF_INIT;
 	size_t i, j;
 	CK_RV rv = CKR_HOST_MEMORY;
@@ -1048,7 +1133,8 @@ epass_load_pkcs15(struct card *card, struct epass_data *d, struct drv_objects *o
 			goto out;
 		}
 		p15_set_id_label(&rv, &o->attrs, &k->c, k->id, k->id_len);
-		key_attrs(&rv, &o->attrs, false, key_pub[i]);
+		p15_usage(k->usage, &usage);
+		key_attrs(&rv, &o->attrs, false, key_pub[i], &usage);
 		if (rv != CKR_OK)
 			goto out;
 	}
@@ -1085,7 +1171,8 @@ epass_load_pkcs15(struct card *card, struct epass_data *d, struct drv_objects *o
 			goto out;
 		}
 		p15_set_id_label(&rv, &o->attrs, &k->c, k->id, k->id_len);
-		key_attrs(&rv, &o->attrs, true, pub);
+		p15_usage(k->usage, &usage);
+		key_attrs(&rv, &o->attrs, true, pub, &usage);
 		if (rv != CKR_OK)
 			goto out;
 	}

@@ -45,6 +45,19 @@ def test():
         check(priv_ids == cert_ids, 'private key ids %s are not the '
               'certificate ids %s' % (priv_ids, cert_ids))
         log('2 certificates, 2 public keys, 2 private keys, ids %s' % cert_ids)
+        # The usages are the ones Feitian's key files store, not kyso's
+        # defaults: the signing key (its certificate has no "(mã hóa)",
+        # encryption, in its label) may not unwrap, the encryption key may.
+        usage = {o['ID']: set(u.strip() for u in o.get('Usage', '').split(','))
+                 for o in objs if o['kind'] == 'privkey'}
+        label = {o['ID']: o.get('label', '') for o in certs}
+        signing = [i for i in cert_ids if 'mã hóa' not in label[i]]
+        check(len(signing) == 1, 'which certificate signs? %s' % label)
+        other = [i for i in cert_ids if i not in signing][0]
+        check('sign' in usage[signing[0]] and 'unwrap' not in usage[signing[0]] and
+              'unwrap' in usage[other], 'private key usages %s are not the '
+              'stored ones (signing key %s)' % (usage, signing[0]))
+        log('usages as stored: %s' % usage)
 
         res = h.tool(env, '--login', '--pin', h.PIN, '--test', timeout=180,
                      what='pkcs11-tool --login --test')
