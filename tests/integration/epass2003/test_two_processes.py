@@ -25,28 +25,6 @@ import threading
 import ep_helpers as h
 from ep_helpers import call, check, expect_rv, log, rig
 
-SCARD_SHARE_SHARED = 2
-SCARD_PROTOCOL_ANY = 3
-SCARD_RESET_CARD = 1
-
-
-def reset_card(r, index):
-    """What another middleware does on its way out: disconnect with a reset."""
-    import ctypes
-    pcsc = rig.Pcsc()
-    ctx = pcsc._context()
-    card = ctypes.c_long()
-    proto = ctypes.c_ulong()
-    try:
-        rv = pcsc._rv(pcsc.lib.SCardConnect(ctx, r.reader_name(index).encode(),
-                                            SCARD_SHARE_SHARED, SCARD_PROTOCOL_ANY,
-                                            ctypes.byref(card), ctypes.byref(proto)))
-        check(rv == 0, 'SCardConnect for the reset: 0x%08X' % rv)
-        rv = pcsc._rv(pcsc.lib.SCardDisconnect(card, SCARD_RESET_CARD))
-        check(rv == 0, 'SCardDisconnect(SCARD_RESET_CARD): 0x%08X' % rv)
-    finally:
-        pcsc.lib.SCardReleaseContext(ctx)
-
 
 def long_lived_session(r, env, reader):
     P = h.pykcs11()
@@ -73,7 +51,7 @@ def long_lived_session(r, env, reader):
     call(lambda: s.sign(key, b'three', mech), 'C_Sign after logging in again')
     log('another program\'s session: SM re-opened, PIN not resent, a new login signs')
 
-    reset_card(r, 0)
+    rig.Pcsc().reset(r.reader_name(0))
     expect_rv(lambda: s.sign(key, b'four', mech), 'CKR_USER_NOT_LOGGED_IN',
               'C_Sign after a reset by another program')
     call(lambda: s.login(h.PIN), 'C_Login after the reset')
