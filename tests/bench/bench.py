@@ -421,10 +421,7 @@ def _ep_scenarios(card, layout, certs, unrecognized):
         'objects and attributes' % layout, card, 'cold_start',
         ep_prep.bound_cold_start, check_ep_listing(certs),
         goal=None if unrecognized else goal_half_of_opensc, smoke=True,
-        unrecognized_by=unrecognized,
-        # Not asserted yet: kyso reads the PKCS#15 token with more APDUs
-        # than OpenSC (docs/performance.md); set True once it does not.
-        smoke_assert=False)
+        unrecognized_by=unrecognized)
     return [
         cold,
         Scenario('%s-warm-start' % card, 'ePass2003 (%s): the same, a '
