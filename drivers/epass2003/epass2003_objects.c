@@ -985,29 +985,12 @@ p15_read_cb(void *ctx, const uint8_t *path, size_t path_len, struct buf *out, bo
 	return rv;
 }
 
-/* A public key file, through the cache: the proof is its first piece,
- * the start of the modulus (or a whole EC key, which fits one). */
+/* A certificate or public key file named by a PKCS#15 path, through the
+ * cache: the proof is its first piece (a certificate's serial number and
+ * issuer; the start of a modulus, or a whole EC key, which fits one). */
 static CK_RV
-p15_read_pub(struct p15_ctx *c, const uint8_t *path, size_t path_len, struct buf *out,
-             bool *found)
-{
-	uint16_t fids[EPASS_PATH_MAX], sw;
-	size_t n = path_len / 2;
-	CK_RV rv;
-
-	*found = false;
-	if (path_len % 2 != 0 || n == 0 || n > EPASS_PATH_MAX)
-		return CKR_OK;
-	for (size_t i = 0; i < n; i++)
-		fids[i] = p15_card_fid((uint16_t)(path[2 * i] << 8 | path[2 * i + 1]));
-	rv = epass_read_cached(c->card, c->d, fids, n, 0, EPASS_PROOF_FIRST, out, &sw);
-	*found = rv == CKR_OK && sw == SW_OK;
-	return rv;
-}
-
-static CK_RV
-p15_read_cert(struct p15_ctx *c, const uint8_t *path, size_t path_len, struct buf *out,
-              bool *found)
+p15_read_cached(struct p15_ctx *c, const uint8_t *path, size_t path_len,
+                struct buf *out, bool *found)
 {
 	uint16_t fids[EPASS_PATH_MAX], sw;
 	size_t n = path_len / 2;
@@ -1094,7 +1077,7 @@ epass_load_pkcs15(struct card *card, struct epass_data *d, struct drv_objects *o
 		bool found;
 		X509 *x;
 
-		rv = p15_read_cert(&ctx, c->path.bytes, c->path.len, &file, &found);
+		rv = p15_read_cached(&ctx, c->path.bytes, c->path.len, &file, &found);
 		if (rv != CKR_OK)
 			goto out;
 		p = file.data;
@@ -1121,7 +1104,7 @@ epass_load_pkcs15(struct card *card, struct epass_data *d, struct drv_objects *o
 		struct drv_object *o;
 		bool found;
 
-		rv = p15_read_pub(&ctx, k->path.bytes, k->path.len, &file, &found);
+		rv = p15_read_cached(&ctx, k->path.bytes, k->path.len, &file, &found);
 		if (rv != CKR_OK)
 			goto out;
 		key_pub[i] = found ? p15_pub_from(&file) : NULL;
