@@ -320,3 +320,41 @@ out:
 	ECDSA_SIG_free(sig);
 	return rv;
 }
+
+CK_RV
+padding_decrypt_check(const CK_MECHANISM *mech)
+{
+	CK_RV rv = CKR_OK;
+
+	if (mech->mechanism != CKM_RSA_PKCS && mech->mechanism != CKM_RSA_X_509 &&
+	    mech->mechanism != CKM_RSA_PKCS_OAEP)
+		rv = CKR_MECHANISM_INVALID;
+	else if (mech->mechanism == CKM_RSA_PKCS_OAEP &&
+	         (mech->pParameter == NULL ||
+	          mech->ulParameterLen != sizeof(CK_RSA_PKCS_OAEP_PARAMS)))
+		rv = CKR_MECHANISM_PARAM_INVALID;
+	return rv;
+}
+
+CK_RV
+padding_decrypt_unpad(const CK_MECHANISM *mech, const uint8_t *em, size_t em_len,
+                      size_t k, struct buf *out)
+{
+	CK_RV rv;
+
+	switch (mech->mechanism) {
+	case CKM_RSA_PKCS:
+		rv = padding_pkcs1_decrypt(em, em_len, k, out);
+		break;
+	case CKM_RSA_PKCS_OAEP:
+		rv = padding_oaep_decrypt(em, em_len, k, mech->pParameter, out);
+		break;
+	case CKM_RSA_X_509:
+		rv = buf_set(out, em, em_len) == 0 ? CKR_OK : CKR_HOST_MEMORY;
+		break;
+	default:
+		rv = CKR_MECHANISM_INVALID;
+		break;
+	}
+	return rv;
+}

@@ -43,6 +43,15 @@ CK_RV padding_pkcs1_decrypt(const uint8_t *em, size_t em_len, size_t k, struct b
 CK_RV padding_oaep_decrypt(const uint8_t *em, size_t em_len, size_t k,
                            const CK_RSA_PKCS_OAEP_PARAMS *params, struct buf *out);
 
+/* The RSA decryption mechanisms a card with a raw RSA operation offers:
+ * CKM_RSA_PKCS, CKM_RSA_X_509 and CKM_RSA_PKCS_OAEP with its parameters.
+ * Checked before the card is used; CKR_MECHANISM_INVALID or
+ * CKR_MECHANISM_PARAM_INVALID otherwise. */
+CK_RV padding_decrypt_check(const CK_MECHANISM *mech);
+/* The plaintext from `em` (the card's raw result) for such a mechanism. */
+CK_RV padding_decrypt_unpad(const CK_MECHANISM *mech, const uint8_t *em, size_t em_len,
+                            size_t k, struct buf *out);
+
 /* CKM_ECDSA input for a card that signs the number it is given: the hash
  * truncated to its leftmost `order_len` bytes, or left-padded with zeros to
  * that size (FIPS 186-4 6.4: the leftmost min(N, outlen) bits; the orders of

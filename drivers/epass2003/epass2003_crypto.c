@@ -241,28 +241,16 @@ epass_decrypt(struct card *card, uint32_t key_ref, const CK_MECHANISM *mech, con
 		rv = CKR_ENCRYPTED_DATA_LEN_RANGE;
 		goto out;
 	}
-	if (mech->mechanism != CKM_RSA_PKCS && mech->mechanism != CKM_RSA_X_509 &&
-	    mech->mechanism != CKM_RSA_PKCS_OAEP) {
-		rv = CKR_MECHANISM_INVALID;
+	rv = padding_decrypt_check(mech);
+	if (rv != CKR_OK)
 		goto out;
-	}
-	if (mech->mechanism == CKM_RSA_PKCS_OAEP &&
-	    (mech->pParameter == NULL || mech->ulParameterLen != sizeof(CK_RSA_PKCS_OAEP_PARAMS))) {
-		rv = CKR_MECHANISM_PARAM_INVALID;
-		goto out;
-	}
 	rv = padding_raw(in, in_len, k, &block);
 	if (rv != CKR_OK)
 		goto out;
 	rv = epass_rsa_raw(card, d, key->handle, block.data, block.len, &em);
 	if (rv != CKR_OK)
 		goto out;
-	if (mech->mechanism == CKM_RSA_PKCS)
-		rv = padding_pkcs1_decrypt(em.data, em.len, k, out);
-	else if (mech->mechanism == CKM_RSA_PKCS_OAEP)
-		rv = padding_oaep_decrypt(em.data, em.len, k, mech->pParameter, out);
-	else if (buf_set(out, em.data, em.len) != 0)
-		rv = CKR_HOST_MEMORY;
+	rv = padding_decrypt_unpad(mech, em.data, em.len, k, out);
 out:
 	buf_free(&em);
 	buf_free(&block);

@@ -195,17 +195,9 @@ piv_decrypt(struct card *card, uint32_t key_ref, const CK_MECHANISM *mech,
 		rv = CKR_KEY_TYPE_INCONSISTENT;
 		goto out;
 	}
-	if (mech->mechanism != CKM_RSA_PKCS && mech->mechanism != CKM_RSA_X_509 &&
-	    mech->mechanism != CKM_RSA_PKCS_OAEP) {
-		rv = CKR_MECHANISM_INVALID;
+	rv = padding_decrypt_check(mech);
+	if (rv != CKR_OK)
 		goto out;
-	}
-	if (mech->mechanism == CKM_RSA_PKCS_OAEP &&
-	    (mech->pParameter == NULL ||
-	     mech->ulParameterLen != sizeof(CK_RSA_PKCS_OAEP_PARAMS))) {
-		rv = CKR_MECHANISM_PARAM_INVALID;
-		goto out;
-	}
 	/* RFC 8017 7.1.2 / 7.2.2 step 1: the ciphertext is k bytes. */
 	k = (size_t)EVP_PKEY_get_size(slot->pub);
 	if (in == NULL || in_len != k) {
@@ -221,17 +213,7 @@ piv_decrypt(struct card *card, uint32_t key_ref, const CK_MECHANISM *mech,
 		rv = piv_rsa_result(&raw, k, &em);
 	if (rv != CKR_OK)
 		goto out;
-	switch (mech->mechanism) {
-	case CKM_RSA_X_509:
-		rv = buf_set(out, em.data, em.len) == 0 ? CKR_OK : CKR_HOST_MEMORY;
-		break;
-	case CKM_RSA_PKCS:
-		rv = padding_pkcs1_decrypt(em.data, em.len, k, out);
-		break;
-	default:
-		rv = padding_oaep_decrypt(em.data, em.len, k, mech->pParameter, out);
-		break;
-	}
+	rv = padding_decrypt_unpad(mech, em.data, em.len, k, out);
 out:
 	buf_free(&block);
 	buf_free(&raw);
