@@ -6,9 +6,9 @@ sizes its lower bounds are made of.
 
 The state file (tests/vcard/epass2003/ep_state.c) has one line per file:
 `file <path: FIDs from 3F00, hex> <type> <access> <DF name> <key bits>
-<content hex> <key DER>`. /tmp/kyso/epass2003-protocol.md (during
-development) and docs/epass2003.md give the protocol facts the bounds
-count on; docs/performance.md explains each bound.
+<content hex> <key DER>`. docs/epass2003-protocol.md and
+docs/epass2003.md give the protocol facts the bounds count on;
+docs/performance.md explains each bound.
 """
 
 import hashlib
