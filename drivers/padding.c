@@ -358,3 +358,37 @@ padding_decrypt_unpad(const CK_MECHANISM *mech, const uint8_t *em, size_t em_len
 	}
 	return rv;
 }
+
+bool
+padding_is_rsa_sign(CK_MECHANISM_TYPE mech)
+{
+	return mech == CKM_RSA_PKCS || mech == CKM_RSA_X_509 || mech == CKM_RSA_PKCS_PSS;
+}
+
+CK_RV
+padding_rsa_sign_block(const CK_MECHANISM *mech, EVP_PKEY *pub, const uint8_t *in,
+                       size_t in_len, struct buf *out)
+{
+	size_t k = (size_t)EVP_PKEY_get_size(pub);
+	CK_RV rv;
+
+	switch (mech->mechanism) {
+	case CKM_RSA_PKCS:
+		rv = padding_pkcs1_sign(in, in_len, k, out);
+		break;
+	case CKM_RSA_X_509:
+		rv = padding_raw(in, in_len, k, out);
+		break;
+	case CKM_RSA_PKCS_PSS:
+		if (mech->pParameter == NULL ||
+		    mech->ulParameterLen != sizeof(CK_RSA_PKCS_PSS_PARAMS))
+			rv = CKR_MECHANISM_PARAM_INVALID;
+		else
+			rv = padding_pss(pub, mech->pParameter, in, in_len, out);
+		break;
+	default:
+		rv = CKR_MECHANISM_INVALID;
+		break;
+	}
+	return rv;
+}

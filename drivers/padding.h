@@ -5,6 +5,7 @@
 #ifndef KYSO_PADDING_H
 #define KYSO_PADDING_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -35,6 +36,14 @@ CK_RV padding_raw(const uint8_t *in, size_t in_len, size_t k, struct buf *out);
  * does not have the size of params->hashAlg. */
 CK_RV padding_pss(EVP_PKEY *pub, const CK_RSA_PKCS_PSS_PARAMS *params,
                   const uint8_t *hash, size_t hash_len, struct buf *out);
+
+/* The block a card with a raw RSA operation signs for CKM_RSA_PKCS,
+ * CKM_RSA_X_509 or CKM_RSA_PKCS_PSS (with its parameters checked), for the
+ * RSA key `pub`. CKR_MECHANISM_INVALID for any other mechanism. */
+CK_RV padding_rsa_sign_block(const CK_MECHANISM *mech, EVP_PKEY *pub,
+                             const uint8_t *in, size_t in_len, struct buf *out);
+/* Whether `mech` is one padding_rsa_sign_block() takes. */
+bool padding_is_rsa_sign(CK_MECHANISM_TYPE mech);
 
 /* Decryption: strip the padding of `em`, the k-byte result of a raw RSA
  * private-key operation. CKR_ENCRYPTED_DATA_INVALID when it does not

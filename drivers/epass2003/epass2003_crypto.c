@@ -194,24 +194,7 @@ epass_sign(struct card *card, uint32_t key_ref, const CK_MECHANISM *mech, const 
 			rv = epass_ecdsa(card, d, key->handle, in, in_len, sig);
 		goto out;
 	}
-	switch (mech->mechanism) {
-	case CKM_RSA_PKCS:
-		rv = padding_pkcs1_sign(in, in_len, k, &block);
-		break;
-	case CKM_RSA_X_509:
-		rv = padding_raw(in, in_len, k, &block);
-		break;
-	case CKM_RSA_PKCS_PSS:
-		if (mech->pParameter == NULL ||
-		    mech->ulParameterLen != sizeof(CK_RSA_PKCS_PSS_PARAMS)) {
-			rv = CKR_MECHANISM_PARAM_INVALID;
-			break;
-		}
-		rv = padding_pss(key->pub, mech->pParameter, in, in_len, &block);
-		break;
-	default:
-		rv = CKR_MECHANISM_INVALID;
-	}
+	rv = padding_rsa_sign_block(mech, key->pub, in, in_len, &block);
 	if (rv != CKR_OK)
 		goto out;
 	rv = epass_rsa_raw(card, d, key->handle, block.data, block.len, sig);

@@ -140,30 +140,14 @@ piv_sign(struct card *card, uint32_t key_ref, const CK_MECHANISM *mech,
 	rsa = EVP_PKEY_get_base_id(slot->pub) == EVP_PKEY_RSA;
 	if (rsa)
 		k = (size_t)EVP_PKEY_get_size(slot->pub);
-	switch (mech->mechanism) {
-	case CKM_RSA_PKCS:
-		rv = rsa ? padding_pkcs1_sign(in, in_len, k, &block) : CKR_KEY_TYPE_INCONSISTENT;
-		break;
-	case CKM_RSA_X_509:
-		rv = rsa ? padding_raw(in, in_len, k, &block) : CKR_KEY_TYPE_INCONSISTENT;
-		break;
-	case CKM_RSA_PKCS_PSS:
-		if (!rsa)
-			rv = CKR_KEY_TYPE_INCONSISTENT;
-		else if (mech->pParameter == NULL ||
-		         mech->ulParameterLen != sizeof(CK_RSA_PKCS_PSS_PARAMS))
-			rv = CKR_MECHANISM_PARAM_INVALID;
-		else
-			rv = padding_pss(slot->pub, mech->pParameter, in, in_len, &block);
-		break;
-	case CKM_ECDSA:
+	if (mech->mechanism == CKM_ECDSA)
 		rv = rsa ? CKR_KEY_TYPE_INCONSISTENT :
 		     padding_ecdsa_input(in, in_len, piv_ec_order_len(slot), &block);
-		break;
-	default:
-		rv = CKR_MECHANISM_INVALID;
-		break;
-	}
+	else if (rsa)
+		rv = padding_rsa_sign_block(mech, slot->pub, in, in_len, &block);
+	else
+		rv = padding_is_rsa_sign(mech->mechanism) ? CKR_KEY_TYPE_INCONSISTENT :
+		     CKR_MECHANISM_INVALID;
 	if (rv != CKR_OK)
 		goto out;
 	rv = piv_ga_compute(card, slot, key_ref, PIV_DAT_CHALLENGE, &block, &raw);
