@@ -511,6 +511,28 @@ def free_tcp_port():
         s.close()
 
 
+_workdirs = []
+
+
+def _remove_workdirs():
+    for d in _workdirs:
+        if os.environ.get('KYSO_RIG_KEEP') == '1':
+            sys.stderr.write('test files kept in %s\n' % d)
+        else:
+            shutil.rmtree(d, ignore_errors=True)
+
+
+atexit.register(_remove_workdirs)
+
+
+def workdir(name):
+    """A fresh directory for a test's files (card state, keys,
+    signatures), removed at exit unless KYSO_RIG_KEEP=1."""
+    d = tempfile.mkdtemp(prefix='kyso-%s-' % name)
+    _workdirs.append(d)
+    return d
+
+
 class Stoppable:
     """A `with` block for anything with a stop(): servers, X, browsers."""
 

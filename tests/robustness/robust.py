@@ -10,12 +10,10 @@ client started with `r.env`, and this process, load the ASan runtime
 before the module).
 """
 
-import atexit
 import os
 import re
 import shutil
 import sys
-import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), 'integration'))
@@ -41,25 +39,7 @@ _SANITIZER = re.compile(r'ERROR: AddressSanitizer|ERROR: LeakSanitizer|'
 
 # ------------------------------------------------------------- files
 
-_dirs = []
-
-
-def _remove_dirs():
-    for d in _dirs:
-        if os.environ.get('KYSO_RIG_KEEP') == '1':
-            sys.stderr.write('test files kept in %s\n' % d)
-        else:
-            shutil.rmtree(d, ignore_errors=True)
-
-
-atexit.register(_remove_dirs)
-
-
-def workdir(name):
-    """A fresh directory, removed at exit unless KYSO_RIG_KEEP=1."""
-    d = tempfile.mkdtemp(prefix='kyso-%s-' % name)
-    _dirs.append(d)
-    return d
+workdir = rig.workdir
 
 
 def demo_state(r, work, reader=0):

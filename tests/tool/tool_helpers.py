@@ -5,16 +5,13 @@ environment, on a pipe or on a real pseudo-terminal, and reading its JSON.
 Each test is a script run with /usr/bin/python3 by meson (suite 'tool').
 """
 
-import atexit
 import errno
 import json
 import os
 import select
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -41,24 +38,9 @@ EXIT = {
     'internal': 14,
 }
 
-_dirs = []
-
-
-def _remove_dirs():
-    for d in _dirs:
-        if os.environ.get('KYSO_RIG_KEEP') == '1':
-            sys.stderr.write('test files kept in %s\n' % d)
-        else:
-            shutil.rmtree(d, ignore_errors=True)
-
-
-atexit.register(_remove_dirs)
-
 
 def workdir(name):
-    d = tempfile.mkdtemp(prefix='kyso-tool-%s-' % name)
-    _dirs.append(d)
-    return d
+    return rig.workdir('tool-' + name)
 
 
 def write(path, data):

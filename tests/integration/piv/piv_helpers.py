@@ -9,12 +9,9 @@ which points it at that pcscd (and, in sanitizer builds, preloads the
 runtime the module needs).
 """
 
-import atexit
 import ctypes
 import os
-import shutil
 import sys
-import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
@@ -49,26 +46,7 @@ ALWAYS_AUTH_ID = 0x02
 
 # ------------------------------------------------------------- files
 
-_dirs = []
-
-
-def _remove_dirs():
-    for d in _dirs:
-        if os.environ.get('KYSO_RIG_KEEP') == '1':
-            sys.stderr.write('test files kept in %s\n' % d)
-        else:
-            shutil.rmtree(d, ignore_errors=True)
-
-
-atexit.register(_remove_dirs)
-
-
-def workdir(name):
-    """A fresh directory for the test's files (card state, keys,
-    signatures), removed at exit unless KYSO_RIG_KEEP=1."""
-    d = tempfile.mkdtemp(prefix='kyso-%s-' % name)
-    _dirs.append(d)
-    return d
+workdir = rig.workdir
 
 
 def write(path, data):
