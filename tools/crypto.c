@@ -485,20 +485,10 @@ char *
 pem_of_pubkey(EVP_PKEY *k)
 {
 	BIO *bio = BIO_new(BIO_s_mem());
-	char *data = NULL, *s = NULL;
-	long len;
+	char *s = NULL;
 
-	if (bio == NULL || PEM_write_bio_PUBKEY(bio, k) != 1)
-		goto out;
-	len = BIO_get_mem_data(bio, &data);
-	if (len <= 0)
-		goto out;
-	s = malloc((size_t)len + 1);
-	if (s == NULL)
-		goto out;
-	memcpy(s, data, (size_t)len);
-	s[len] = '\0';
-out:
+	if (bio != NULL && PEM_write_bio_PUBKEY(bio, k) == 1)
+		s = bio_text(bio);
 	BIO_free(bio);
 	return s;
 }

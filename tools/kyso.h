@@ -147,6 +147,8 @@ int out_finish(struct ctx *c, int code);
 int text_width(const char *s);
 /* "2025-03-01" and the ISO 8601 "2025-03-01T10:00:00Z" of an ASN1_TIME. */
 void time_text(const ASN1_TIME *t, char *day, size_t day_len, char *iso, size_t iso_len);
+/* The contents of a memory BIO as a malloc'd C string, or NULL. */
+char *bio_text(BIO *bio);
 /* An X.509 name as "CN=..., O=..." in UTF-8 (malloc'd). */
 char *name_text(const X509_NAME *n);
 void hex_text(const uint8_t *p, size_t len, char *out, size_t out_len, bool spaces);

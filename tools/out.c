@@ -252,22 +252,11 @@ time_text(const ASN1_TIME *t, char *day, size_t day_len, char *iso, size_t iso_l
 }
 
 char *
-name_text(const X509_NAME *n)
+bio_text(BIO *bio)
 {
-	/* RFC 2253 order (most specific first), ", " between parts, and
-	 * UTF-8 kept as is rather than escaped: Vietnamese names read as
-	 * typed. */
-	unsigned long flags = (XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB &
-	                       ~XN_FLAG_SEP_MASK) | XN_FLAG_SEP_CPLUS_SPC;
-	BIO *bio = BIO_new(BIO_s_mem());
 	char *data = NULL, *s = NULL;
-	long len;
+	long len = BIO_get_mem_data(bio, &data);
 
-	if (bio == NULL)
-		goto out;
-	if (X509_NAME_print_ex(bio, n, 0, flags) < 0)
-		goto out;
-	len = BIO_get_mem_data(bio, &data);
 	if (len < 0)
 		goto out;
 	s = malloc((size_t)len + 1);
@@ -276,6 +265,22 @@ name_text(const X509_NAME *n)
 	memcpy(s, data, (size_t)len);
 	s[len] = '\0';
 out:
+	return s;
+}
+
+char *
+name_text(const X509_NAME *n)
+{
+	/* RFC 2253 order (most specific first), ", " between parts, and
+	 * UTF-8 kept as is rather than escaped: Vietnamese names read as
+	 * typed. */
+	unsigned long flags = (XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB &
+	                       ~XN_FLAG_SEP_MASK) | XN_FLAG_SEP_CPLUS_SPC;
+	BIO *bio = BIO_new(BIO_s_mem());
+	char *s = NULL;
+
+	if (bio != NULL && X509_NAME_print_ex(bio, n, 0, flags) >= 0)
+		s = bio_text(bio);
 	BIO_free(bio);
 	return s;
 }
