@@ -387,19 +387,27 @@ out:
 }
 
 CK_RV
-epass_read_file(struct card *card, struct epass_data *d, const uint16_t *path, size_t n,
-                size_t len, struct buf *out, uint16_t *sw)
+epass_select_for_read(struct card *card, struct epass_data *d, const uint16_t *path,
+                      size_t n, size_t *len, uint16_t *sw)
 {
 	size_t size = 0;
 	CK_RV rv;
 
-	buf_clear(out);
 	rv = epass_select_path(card, d, path, n, &size, NULL, sw);
-	if (rv != CKR_OK || *sw != SW_OK)
-		goto out;
-	if (len == 0 || (size != 0 && size < len))
-		len = size;
-	rv = epass_read_selected(card, d, len, out);
-out:
+	if (rv == CKR_OK && *sw == SW_OK && (*len == 0 || (size != 0 && size < *len)))
+		*len = size;
+	return rv;
+}
+
+CK_RV
+epass_read_file(struct card *card, struct epass_data *d, const uint16_t *path, size_t n,
+                size_t len, struct buf *out, uint16_t *sw)
+{
+	CK_RV rv;
+
+	buf_clear(out);
+	rv = epass_select_for_read(card, d, path, n, &len, sw);
+	if (rv == CKR_OK && *sw == SW_OK)
+		rv = epass_read_selected(card, d, len, out);
 	return rv;
 }

@@ -129,6 +129,10 @@ CK_RV epass_read_more(struct card *card, struct epass_data *d, size_t len,
  * `off` of the selected EF into `out`; empty past the file's end. */
 CK_RV epass_read_piece(struct card *card, struct epass_data *d, size_t off, size_t len,
                        struct buf *out);
+/* SELECT the EF at `path` and bring *len (0: the whole file) down to the
+ * size its FCI gives. CKR_OK with *sw != 9000 when it is missing. */
+CK_RV epass_select_for_read(struct card *card, struct epass_data *d, const uint16_t *path,
+                            size_t n, size_t *len, uint16_t *sw);
 /* Select and read a whole EF. */
 CK_RV epass_read_file(struct card *card, struct epass_data *d, const uint16_t *path,
                       size_t n, size_t len, struct buf *out, uint16_t *sw);

@@ -400,16 +400,14 @@ epass_read_cached(struct card *card, struct epass_data *d, const uint16_t *path,
 {
 	struct buf proof = BUF_INIT, cached = BUF_INIT, piece = BUF_INIT;
 	char name[DRV_CACHE_NAME_MAX];
-	size_t size = 0, at;
+	size_t at;
 	bool proven = false;
 	CK_RV rv;
 
 	buf_clear(out);
-	rv = epass_select_path(card, d, path, n, &size, NULL, sw);
+	rv = epass_select_for_read(card, d, path, n, &len, sw);
 	if (rv != CKR_OK || *sw != SW_OK)
 		goto out;
-	if (len == 0 || (size != 0 && size < len))
-		len = size;
 	if (d->cache == NULL || len <= EPASS_READ_CHUNK || len > 0x7FFF) {
 		rv = epass_read_more(card, d, len, out);
 		goto out;
